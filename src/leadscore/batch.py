@@ -1,0 +1,193 @@
+"""Score files in batch: check the inputs, compile the model, run it, write atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ibis.expr.types as ir
+
+from leadscore.compile import account_scores, compile_model
+from leadscore.compile.ibis_compiler import N_EVENTS
+from leadscore.engines import DuckDBEngine
+from leadscore.engines.canonical import (
+    EVENT_REQUIRED,
+    ROW,
+    canonical_events,
+    canonical_leads,
+    first_bad_timestamp,
+    first_duplicate_id,
+    first_missing_id,
+    model_needs,
+)
+from leadscore.engines.duckdb import WRITABLE
+from leadscore.errors import DataError, UsageError
+from leadscore.spec.schema import ScoringModel
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class ScoreRun:
+    """What a scoring run did, for the command line to report."""
+
+    leads: int = 0
+    events_ignored: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    leads: ir.Table
+    events: ir.Table | None
+    id_column: str
+
+
+def check_output(path: Path) -> None:
+    if path.suffix.lower() not in WRITABLE:
+        raise UsageError(f"{path}: unknown output type {path.suffix!r}; expected .csv or .parquet")
+    if not path.parent.exists():
+        raise UsageError(f"{path}: folder {path.parent} does not exist")
+
+
+def prepare(
+    engine: DuckDBEngine,
+    model: ScoringModel,
+    leads_raw: ir.Table,
+    events_raw: ir.Table | None,
+    *,
+    leads_name: str,
+    events_name: str | None,
+    id_column: str | None = None,
+) -> Inputs:
+    """Check raw inputs against the model and make them canonical."""
+    id_column = id_column or model.id
+    needs = model_needs(model)
+    columns = engine.columns(leads_raw)
+    if id_column not in columns:
+        raise DataError(
+            leads_name,
+            f"no id column {id_column!r} (columns: {_list(columns)}); "
+            "name it with --id or the model's id field",
+            column=id_column,
+        )
+    for column, user in needs.lead_columns.items():
+        if column not in columns:
+            raise DataError(
+                leads_name,
+                f"{user} reads column {column!r}, which the file lacks (columns: {_list(columns)})",
+                column=column,
+            )
+    for row in engine.fetch(first_missing_id(leads_raw, id_column)):
+        raise DataError(leads_name, "the lead id is empty", row=row["row"], column=id_column)
+    dupes = engine.fetch(first_duplicate_id(leads_raw, id_column))
+    if dupes:
+        raise DataError(
+            leads_name,
+            f"duplicate lead id {dupes[0]['key']!r} (also in row {dupes[0]['row']})",
+            row=dupes[-1]["row"],
+            column=id_column,
+        )
+    leads = canonical_leads(leads_raw, id_column, list(needs.lead_columns))
+
+    events = None
+    if events_raw is not None:
+        assert events_name is not None
+        ev_columns = engine.columns(events_raw)
+        for column in EVENT_REQUIRED:
+            if column not in ev_columns:
+                raise DataError(
+                    events_name,
+                    f"no {column!r} column; events need lead_id, event and timestamp "
+                    f"(columns: {_list(ev_columns)})",
+                    column=column,
+                )
+        for column, user in needs.event_columns.items():
+            if column not in ev_columns:
+                raise DataError(
+                    events_name,
+                    f"{user} reads property {column!r}, which the file lacks "
+                    f"(columns: {_list(ev_columns)})",
+                    column=column,
+                )
+        for row in engine.fetch(first_bad_timestamp(events_raw)):
+            value = row["value"]
+            what = "is empty" if value is None or not value.strip() else f"{value!r} is not a time"
+            raise DataError(
+                events_name,
+                f"{what}; expected ISO 8601 (2024-05-01T13:45:00Z) or epoch seconds",
+                row=row["row"],
+                column="timestamp",
+            )
+        events = canonical_events(events_raw, list(needs.event_columns))
+    return Inputs(leads, events, id_column)
+
+
+def score_to_file(
+    engine: DuckDBEngine,
+    model: ScoringModel,
+    inputs: Inputs,
+    out: Path,
+    *,
+    as_of: float,
+    accounts_out: Path | None = None,
+    progress: Progress | None = None,
+) -> ScoreRun:
+    """Score and write OUT (and the accounts file); nothing is left half-written."""
+    run = ScoreRun()
+    query = compile_model(
+        model, inputs.leads, inputs.events, as_of=as_of, id_column=inputs.id_column
+    )
+    totals = None
+    if query.event_totals is not None:
+        totals = engine.materialize(query.event_totals, _phase(progress, "reading events"))
+        known = inputs.leads.select(_ls_known=inputs.leads[inputs.id_column])
+        orphans = totals.anti_join(known, totals.lead_id == known["_ls_known"])
+        run.events_ignored = int(engine.scalar(orphans[N_EVENTS].sum()) or 0)
+        if run.events_ignored:
+            run.warnings.append(
+                f"{run.events_ignored:,} events belong to leads that are not in the leads file; "
+                "they were ignored"
+            )
+    elif inputs.events is None and (model.engagement.rules or model.engagement.inactivity):
+        run.warnings.append("no --events given: engagement and inactivity rules were not applied")
+    scores = engine.materialize(query.scores(totals), _phase(progress, "scoring leads"))
+    run.leads = int(engine.scalar(scores.count()))
+    with _atomic(out) as tmp:
+        engine.write(
+            scores.order_by([scores.score.desc(), scores.lead_id]), tmp, _phase(progress, "writing")
+        )
+        if accounts_out is not None:
+            with _atomic(accounts_out) as acc_tmp:
+                accounts = account_scores(model, inputs.leads, scores, inputs.id_column)
+                engine.write(accounts, acc_tmp)
+    return run
+
+
+def _phase(progress: Progress | None, label: str) -> Callable[[float], None] | None:
+    if progress is None:
+        return None
+    return lambda done: progress(label, done)
+
+
+@contextlib.contextmanager
+def _atomic(path: Path):
+    """Write to a temporary file beside `path`, then move it into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _list(columns: list[str], limit: int = 12) -> str:
+    shown = ", ".join(columns[:limit])
+    return shown + (f", ... ({len(columns)} in all)" if len(columns) > limit else "")
+
+
+__all__ = ["ROW", "Inputs", "ScoreRun", "check_output", "prepare", "score_to_file"]

@@ -1,0 +1,400 @@
+"""Compile a ScoringModel into Ibis expressions (SPEC 1, "Exact semantics").
+
+Input tables are canonical (see leadscore.engines.canonical): every lead attribute
+and event property is text, `lead_id` is text, and event time `ts` is epoch seconds.
+The expressions are built on whatever tables are passed in, bound or unbound, so
+the same compiled model runs on DuckDB, Spark or any Ibis backend.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from leadscore.spec.conditions import AllOf, AnyOf, Condition, Test
+from leadscore.spec.schema import EventRule, LogisticCalibration, ScoringModel
+from leadscore.timeutil import SECONDS_PER_DAY
+from leadscore.values import NUMBER_PATTERN
+
+EVENT_COLUMNS = ("lead_id", "event", "ts")
+OUTPUT_COLUMNS = (
+    "lead_id",
+    "score",
+    "fit_score",
+    "engagement_score",
+    "grade",
+    "label",
+    "mql",
+    "probability",
+    "reasons",
+)
+
+
+@dataclass(frozen=True)
+class ScoreQuery:
+    """The compiled model, in two stages so that an engine may materialize the first.
+
+    `event_totals` reduces the events to one row per lead (rule sums, latest event,
+    event count); `scores(totals)` joins such a table to the leads and finishes.
+    """
+
+    event_totals: ir.Table | None
+    scores: Callable[[ir.Table | None], ir.Table]
+
+    def single(self) -> ir.Table:
+        """Both stages as one expression (what `leadscore compile` prints)."""
+        return self.scores(self.event_totals)
+
+
+# Internal column names; the prefix keeps them apart from the user's attribute names.
+N_EVENTS, LAST_TS, LEAD_KEY = "_ls_n_events", "_ls_last_ts", "_ls_lead"
+
+
+def _col(i: int) -> str:
+    return f"_ls_r{i}"
+
+
+# -- conditions -------------------------------------------------------------------
+
+
+def condition_expr(
+    cond: Condition | None, table: ir.Table, missing: Sequence[str]
+) -> ir.BooleanValue:
+    """A condition over a canonical (text) table, never null."""
+    if cond is None:
+        return ibis.literal(True)
+    if isinstance(cond, AllOf):
+        out = condition_expr(cond.items[0], table, missing)
+        for item in cond.items[1:]:
+            out = out & condition_expr(item, table, missing)
+        return out
+    if isinstance(cond, AnyOf):
+        out = condition_expr(cond.items[0], table, missing)
+        for item in cond.items[1:]:
+            out = out | condition_expr(item, table, missing)
+        return out
+    return _test_expr(cond, table[cond.column], missing)
+
+
+def _test_expr(test: Test, col: ir.StringValue, missing: Sequence[str]) -> ir.BooleanValue:
+    norm = col.strip().lower()
+    present = col.notnull() & ~norm.isin(list(missing))
+    op, value = test.op, test.value
+    if op == "missing":
+        return (~present if value else present).fill_null(False)
+    if op == "equals":
+        body = norm == value
+    elif op == "not_equals":
+        body = norm != value
+    elif op == "in":
+        body = norm.isin(list(value))
+    elif op == "not_in":
+        body = ~norm.isin(list(value))
+    elif op == "contains":
+        body = norm.contains(value)
+    elif op == "matches":
+        body = col.re_search(value)
+    else:
+        number = ibis.ifelse(col.re_search(NUMBER_PATTERN), col.strip().try_cast("float64"), None)
+        if op == "between":
+            body = number.between(value[0], value[1])
+        else:
+            body = {
+                "gt": number > value,
+                "gte": number >= value,
+                "lt": number < value,
+                "lte": number <= value,
+            }[op]
+    return (present & body).fill_null(False)
+
+
+# -- engagement ---------------------------------------------------------------------
+
+
+def _points_sum(
+    points: float, half_life: float | None, ts: ir.NumericColumn, as_of, where=None
+) -> ir.FloatingScalar:
+    """Sum of p * 2^(-(T - t) / h) over the kept events (p each without decay)."""
+    if half_life is None:
+        return ts.count(where=where).cast("float64") * float(points)
+    decayed = float(points) * ibis.literal(2.0).pow(-((as_of - ts) / SECONDS_PER_DAY) / half_life)
+    return decayed.sum(where=where)
+
+
+def _is_limited(rule: EventRule) -> bool:
+    return rule.max_per_day is not None or rule.total_limit is not None
+
+
+def _matching(model: ScoringModel, rule: EventRule, events: ir.Table, as_of) -> ir.BooleanValue:
+    window = model.engagement.window(rule)
+    keep = (events.event == rule.event) & (events.ts <= as_of)
+    if window is not None:
+        keep = keep & (events.ts > as_of - window * SECONDS_PER_DAY)
+    if rule.condition is not None:
+        keep = keep & condition_expr(rule.condition, events, sorted(model.missing_set))
+    return keep
+
+
+def _limited_rule_totals(
+    model: ScoringModel, i: int, rule: EventRule, events: ir.Table, as_of
+) -> ir.Table:
+    """Per-lead points of a rule with max_per_day / max_total / first_only."""
+    half_life = model.engagement.half_life(rule)
+    kept = events.filter(_matching(model, rule, events, as_of)).select("lead_id", "ts")
+    if rule.max_per_day == 1:
+        # Keeping the first event of each day is a group-by, far cheaper than a window.
+        kept = kept.group_by("lead_id", day=(kept.ts / SECONDS_PER_DAY).floor()).aggregate(
+            ts=kept.ts.min()
+        )
+    elif rule.max_per_day is not None:
+        day = (kept.ts / SECONDS_PER_DAY).floor()
+        # Ties in time weigh the same after decay, so which of them is kept cannot matter.
+        rank = ibis.row_number().over(group_by=[kept.lead_id, day], order_by=kept.ts)
+        kept = kept.filter(rank < rule.max_per_day).select("lead_id", "ts")
+    limit = rule.total_limit
+    if limit == 1:
+        kept = kept.group_by("lead_id").aggregate(ts=kept.ts.min())
+    elif limit is not None:
+        rank = ibis.row_number().over(group_by=kept.lead_id, order_by=kept.ts)
+        kept = kept.filter(rank < limit)
+    value = _points_sum(rule.points, half_life, kept.ts, as_of)
+    return kept.group_by("lead_id").aggregate(k=ibis.literal(i, "int16"), v=value)
+
+
+def _event_totals(model: ScoringModel, events: ir.Table, as_of) -> ir.Table:
+    """One row per lead that has events: each rule's points, latest event, event count."""
+    rules = model.engagement.rules
+    aggs: dict[str, ir.Value] = {
+        N_EVENTS: events.count(),
+        LAST_TS: events.ts.max(where=events.ts <= as_of),
+    }
+    # Rules without limits are conditional sums in one pass over the events.
+    for i, rule in enumerate(rules):
+        if not _is_limited(rule):
+            aggs[_col(i)] = _points_sum(
+                rule.points,
+                model.engagement.half_life(rule),
+                events.ts,
+                as_of,
+                where=_matching(model, rule, events, as_of),
+            )
+    totals = events.group_by("lead_id").aggregate(**aggs)
+
+    limited = [(i, r) for i, r in enumerate(rules) if _is_limited(r)]
+    if limited:
+        parts = [_limited_rule_totals(model, i, r, events, as_of) for i, r in limited]
+        stacked = ibis.union(*parts) if len(parts) > 1 else parts[0]
+        pivot = stacked.group_by("lead_id").aggregate(
+            **{_col(i): stacked.v.sum(where=stacked.k == i) for i, _ in limited}
+        )
+        totals = totals.left_join(pivot, "lead_id").drop("lead_id_right")
+    return totals
+
+
+# -- scores --------------------------------------------------------------------------
+
+
+def _clip(value: ir.NumericValue, low: float | None, high: float | None) -> ir.NumericValue:
+    if low is None and high is None:
+        return value
+    return value.clip(lower=low, upper=high)
+
+
+def _ratio(clipped: ir.NumericValue, raw: ir.NumericValue) -> ir.NumericValue:
+    return ibis.ifelse(raw != 0, clipped / raw, 1.0)
+
+
+def _reasons_json(parts: list[tuple[str, ir.NumericValue]]) -> ir.StringValue:
+    """A JSON list of {"rule", "points"}, zeros left out, largest magnitude first.
+
+    Built from text pieces so that it is the same on every backend; rule names are
+    escaped here, at compile time. Sorting structs orders by magnitude, then name.
+    """
+    if not parts:
+        return ibis.literal("[]")
+    items = [
+        ibis.struct(
+            {
+                "k": -value.abs(),
+                "name": ibis.literal(name),
+                "text": ibis.literal(f'{{"rule": {json.dumps(name)}, "points": ')
+                + value.cast("string")
+                + ibis.literal("}"),
+            }
+        )
+        for name, value in parts
+    ]
+    kept = ibis.array(items).filter(lambda s: s.k != 0).sort().map(lambda s: s.text)
+    return (ibis.literal("[") + ibis.literal(", ").join(kept) + ibis.literal("]")).fill_null("[]")
+
+
+def _probability(model: ScoringModel, score: ir.NumericValue) -> ir.NumericValue:
+    cal = model.calibration
+    if cal is None:
+        return ibis.null("float64")
+    if isinstance(cal, LogisticCalibration):
+        return 1.0 / (1.0 + (-(cal.slope * score + cal.intercept)).exp())
+    pts = cal.points
+    cases = [(score <= pts[0][0], ibis.literal(float(pts[0][1])))]
+    for (s0, p0), (s1, p1) in zip(pts, pts[1:], strict=False):
+        cases.append((score <= s1, p0 + (p1 - p0) * (score - s0) / (s1 - s0)))
+    return ibis.cases(*cases, else_=ibis.literal(float(pts[-1][1])))
+
+
+def _finish(model: ScoringModel, t: ir.Table, id_column: str, as_of, has_events: bool) -> ir.Table:
+    missing = sorted(model.missing_set)
+    contributions: dict[str, ir.NumericValue] = {}
+    for rule in model.fit.rules:
+        holds = condition_expr(rule.condition, t, missing)
+        contributions[rule.name] = ibis.ifelse(holds, float(rule.points), 0.0)
+    fit_score = _sum([contributions[r.name] for r in model.fit.rules])
+
+    engagement: dict[str, ir.NumericValue] = {}
+    categories: dict[str | None, list[str]] = {}
+    if has_events:
+        for i, rule in enumerate(model.engagement.rules):
+            engagement[rule.name] = t[_col(i)].fill_null(0.0)
+            categories.setdefault(rule.category, []).append(rule.name)
+        for rule in model.engagement.inactivity:
+            last = t[LAST_TS]
+            idle = last.isnull() | (as_of - last > rule.after_days * SECONDS_PER_DAY)
+            engagement[rule.name] = ibis.ifelse(idle, float(rule.points), 0.0)
+            categories.setdefault(rule.category, []).append(rule.name)
+
+    engagement_total = []
+    for category, names in categories.items():
+        raw = _sum([engagement[n] for n in names])
+        cap = model.engagement.categories.get(category) if category is not None else None
+        if cap is None or (cap.min is None and cap.max is None):
+            engagement_total.append(raw)
+            continue
+        clipped = _clip(raw, cap.min, cap.max)
+        scale = _ratio(clipped, raw)
+        for n in names:
+            engagement[n] = engagement[n] * scale
+        engagement_total.append(clipped)
+    engagement_score = _sum(engagement_total)
+
+    names = [*contributions, *engagement]
+    t = t.mutate(
+        _ls_fit=fit_score,
+        _ls_engagement=engagement_score,
+        **{f"_ls_c{i}": v for i, v in enumerate([*contributions.values(), *engagement.values()])},
+    )
+    raw_total = t["_ls_fit"] + t["_ls_engagement"]
+    score = raw_total
+    if model.score_range is not None:
+        score = _clip(raw_total, *model.score_range)
+    scale = _ratio(score, raw_total)
+    t = t.mutate(
+        _ls_score=score, **{f"_ls_c{i}": t[f"_ls_c{i}"] * scale for i in range(len(names))}
+    )
+    score, fit = t["_ls_score"], t["_ls_fit"]
+    grade = _grade(model, fit)
+    return t.select(
+        lead_id=t[id_column],
+        score=score,
+        fit_score=fit,
+        engagement_score=t["_ls_engagement"],
+        grade=grade,
+        label=_label(model, score),
+        mql=_mql(model, score, grade),
+        probability=_probability(model, score),
+        reasons=_reasons_json([(n, t[f"_ls_c{i}"]) for i, n in enumerate(names)]),
+    )
+
+
+def _sum(values: list[ir.NumericValue]) -> ir.NumericValue:
+    if not values:
+        return ibis.literal(0.0)
+    out = values[0]
+    for v in values[1:]:
+        out = out + v
+    return out
+
+
+def _grade(model: ScoringModel, fit: ir.NumericValue) -> ir.StringValue:
+    if not model.fit.grades:
+        return ibis.null("string")
+    cases = [(fit >= minimum, ibis.literal(name)) for name, minimum in model.fit.grades.items()]
+    return ibis.cases(*cases, else_=ibis.literal(model.grade_names[-1]))
+
+
+def _label(model: ScoringModel, score: ir.NumericValue) -> ir.StringValue:
+    cases = []
+    for name, minimum in model.thresholds.labels.items():
+        cases.append((score >= minimum if minimum is not None else ibis.literal(True), name))
+    if not cases:
+        return ibis.null("string")
+    return ibis.cases(*[(c, ibis.literal(n)) for c, n in cases], else_=ibis.null("string"))
+
+
+def _mql(model: ScoringModel, score: ir.NumericValue, grade: ir.StringValue) -> ir.BooleanValue:
+    mql = model.thresholds.mql
+    if mql is None:
+        return ibis.literal(False)
+    out = score >= mql.score
+    if mql.min_grade is not None:
+        order = model.grade_names
+        good_enough = order[: order.index(mql.min_grade) + 1]
+        out = out & grade.isin(good_enough)
+    return out.fill_null(False)
+
+
+# -- entry points ---------------------------------------------------------------------
+
+
+def compile_model(
+    model: ScoringModel,
+    leads: ir.Table,
+    events: ir.Table | None,
+    *,
+    as_of: float | None,
+    id_column: str | None = None,
+) -> ScoreQuery:
+    """Compile a model over canonical tables.
+
+    `as_of` is epoch seconds; None compiles "now" into the query (for scheduling).
+    """
+    id_column = id_column or model.id
+    as_of_expr = ibis.literal(float(as_of)) if as_of is not None else ibis.now().epoch_seconds()
+    has_events = events is not None and bool(model.engagement.rules or model.engagement.inactivity)
+    totals = _event_totals(model, events, as_of_expr) if has_events else None
+
+    def scores(event_totals: ir.Table | None) -> ir.Table:
+        t = leads
+        if event_totals is not None:
+            renamed = event_totals.rename({LEAD_KEY: "lead_id"})
+            t = leads.left_join(renamed, leads[id_column] == renamed[LEAD_KEY]).drop(LEAD_KEY)
+        return _finish(model, t, id_column, as_of_expr, has_events and event_totals is not None)
+
+    return ScoreQuery(totals, scores)
+
+
+def account_scores(
+    model: ScoringModel, leads: ir.Table, scores: ir.Table, id_column: str
+) -> ir.Table:
+    """One row per account (SPEC: sum, max, or mean of the top k lead scores)."""
+    accounts = model.accounts
+    assert accounts is not None
+    key = leads[accounts.key].strip().lower()
+    keyed = leads.select(_ls_id=leads[id_column], account=key)
+    keyed = keyed.filter(keyed.account.notnull() & ~keyed.account.isin(sorted(model.missing_set)))
+    t = scores.join(keyed, scores.lead_id == keyed["_ls_id"])
+    if accounts.aggregate == "top_k_mean":
+        rank = ibis.row_number().over(group_by=t.account, order_by=t.score.desc())
+        t = t.mutate(_ls_top=rank < accounts.k)
+        value = t.score.mean(where=t["_ls_top"])
+    elif accounts.aggregate == "max":
+        value = t.score.max()
+    else:
+        value = t.score.sum()
+    return (
+        t.group_by("account")
+        .aggregate(score=value, leads=t.count(), mql_leads=t.mql.sum().cast("int64"))
+        .order_by([ibis.desc("score"), "account"])
+    )

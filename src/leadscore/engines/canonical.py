@@ -1,0 +1,118 @@
+"""Raw input tables -> the canonical tables the compiler expects, in Ibis only.
+
+Canonical leads: the id and every attribute the model reads, as text.
+Canonical events: `lead_id` (text), `event` (text), `ts` (epoch seconds) and every
+property the model reads, as text. Raw tables carry `_ls_row`, the row number used
+in error messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+
+from leadscore.spec.conditions import columns_of
+from leadscore.spec.schema import ScoringModel
+
+ROW = "_ls_row"
+EVENT_REQUIRED = ("lead_id", "event", "timestamp")
+_EPOCH_PATTERN = r"^[ \t]*[+-]?[0-9]+(\.[0-9]+)?[ \t]*$"
+
+
+@dataclass(frozen=True)
+class Needs:
+    """The columns a model reads, with the rules that read them (for error messages)."""
+
+    lead_columns: dict[str, str]
+    event_columns: dict[str, str]
+
+
+def model_needs(model: ScoringModel) -> Needs:
+    lead: dict[str, str] = {}
+    for i, rule in enumerate(model.fit.rules):
+        for column in sorted(columns_of(rule.condition)):
+            lead.setdefault(column, f"fit.rules[{i}] {rule.name!r}")
+    if model.accounts is not None:
+        lead.setdefault(model.accounts.key, "accounts.key")
+    event: dict[str, str] = {}
+    for i, rule in enumerate(model.engagement.rules):
+        for column in sorted(columns_of(rule.condition)):
+            event.setdefault(column, f"engagement.rules[{i}] {rule.name!r}")
+    return Needs(lead, event)
+
+
+def text_form(col: ir.Value) -> ir.StringValue:
+    """A typed column as text, the way leadscore.values.text_form writes a value."""
+    kind = col.type()
+    if kind.is_string():
+        return col
+    if kind.is_boolean():
+        return ibis.ifelse(col, "true", "false")
+    if kind.is_integer():
+        return col.cast("string")
+    if kind.is_floating() or kind.is_decimal():
+        as_float = col.cast("float64")
+        integral = (as_float == as_float.floor()) & (as_float.abs() < 1e15)
+        text = ibis.ifelse(integral, as_float.cast("int64").cast("string"), as_float.cast("string"))
+        return ibis.ifelse(as_float.isnan(), ibis.null("string"), text)
+    return col.cast("string")
+
+
+def epoch_seconds(col: ir.Value) -> ir.FloatingValue:
+    """Event time as epoch seconds; null where it does not parse (checked separately)."""
+    kind = col.type()
+    if kind.is_timestamp():
+        if kind.timezone is None:  # a time without a zone is UTC
+            return col.epoch_seconds().cast("float64")
+        return col.cast(dt.Timestamp()).epoch_seconds().cast("float64")
+    if kind.is_date():
+        return col.cast(dt.Timestamp()).epoch_seconds().cast("float64")
+    if kind.is_numeric():
+        return col.cast("float64")
+    text = text_form(col)
+    as_time = text.try_cast(dt.Timestamp(timezone="UTC")).cast(dt.Timestamp())
+    return ibis.ifelse(
+        text.re_search(_EPOCH_PATTERN),
+        text.strip().try_cast("float64"),
+        as_time.epoch_seconds().cast("float64"),
+    )
+
+
+def canonical_leads(raw: ir.Table, id_column: str, columns: list[str]) -> ir.Table:
+    keep = [id_column, *[c for c in columns if c != id_column]]
+    return raw.select(**{c: text_form(raw[c]) for c in keep})
+
+
+def canonical_events(raw: ir.Table, properties: list[str]) -> ir.Table:
+    fields = {
+        "lead_id": text_form(raw.lead_id),
+        "event": text_form(raw.event),
+        "ts": epoch_seconds(raw.timestamp),
+    }
+    for prop in properties:
+        if prop not in fields:
+            fields[prop] = text_form(raw[prop])
+    return raw.select(**fields)
+
+
+def first_duplicate_id(raw: ir.Table, id_column: str) -> ir.Table:
+    """Rows of the first id that occurs twice (empty when ids are unique)."""
+    key = text_form(raw[id_column])
+    counted = raw.select(key=key, row=raw[ROW]).mutate(n=ibis._.count().over(group_by="key"))
+    return counted.filter(counted.n > 1).order_by("row").limit(2)
+
+
+def first_missing_id(raw: ir.Table, id_column: str) -> ir.Table:
+    key = text_form(raw[id_column])
+    bad = raw.filter(key.isnull() | (key.strip() == ""))
+    return bad.select(row=bad[ROW]).order_by("row").limit(1)
+
+
+def first_bad_timestamp(raw: ir.Table) -> ir.Table:
+    """The first event whose timestamp is missing or does not parse."""
+    parsed = epoch_seconds(raw.timestamp)
+    bad = raw.filter(parsed.isnull() | parsed.isnan())
+    return bad.select(row=bad[ROW], value=text_form(bad.timestamp)).order_by("row").limit(1)

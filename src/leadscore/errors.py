@@ -1,0 +1,69 @@
+"""Domain errors. Raised deep inside, translated at the edges (CLI exit 2, API 4xx)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class LeadscoreError(Exception):
+    """Base of every error a user can cause and fix."""
+
+
+@dataclass(frozen=True)
+class ModelIssue:
+    """One problem in a model file, located by line and field path."""
+
+    loc: tuple[str | int, ...]
+    message: str
+    line: int | None = None
+
+    @property
+    def field(self) -> str:
+        return format_loc(self.loc)
+
+
+def format_loc(loc: Sequence[str | int]) -> str:
+    """('fit', 'rules', 2, 'points') -> 'fit.rules[2].points'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(model)"
+
+
+class ModelError(LeadscoreError):
+    """A model file that cannot be used; lists every issue found."""
+
+    def __init__(self, path: str, issues: Sequence[ModelIssue]):
+        self.path = path
+        self.issues = list(issues)
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        out = []
+        for issue in self.issues:
+            where = f"{self.path} line {issue.line}" if issue.line else self.path
+            out.append(f"{where}: {issue.field}: {issue.message}")
+        return out
+
+
+class DataError(LeadscoreError):
+    """Bad input data: names the file, and the row and column where known."""
+
+    def __init__(
+        self, path: str, message: str, *, row: int | None = None, column: str | None = None
+    ):
+        self.path, self.row, self.column = path, row, column
+        where = str(path)
+        if row is not None:
+            where += f" row {row}"
+        if column is not None:
+            where += f" column {column!r}"
+        super().__init__(f"{where}: {message}")
+
+
+class UsageError(LeadscoreError):
+    """A command used in a way that cannot work (bad option value, unknown engine)."""

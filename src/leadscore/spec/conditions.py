@@ -1,0 +1,166 @@
+"""Rule conditions as a small expression tree.
+
+A condition in YAML is a mapping from a column to a test. It is parsed here into
+frozen nodes that the compilers visit; it is never evaluated as Python or pasted
+into SQL as text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from leadscore.values import normalize_text, text_form
+
+TEXT_SET_OPS = ("in", "not_in")
+TEXT_OPS = ("equals", "not_equals", "contains")
+NUMERIC_OPS = ("gt", "gte", "lt", "lte")
+ALL_OPS = (*TEXT_OPS, *TEXT_SET_OPS, "between", *NUMERIC_OPS, "matches", "missing")
+
+# Constructs that Python's re accepts but RE2 (DuckDB) and Java (Spark) do not share.
+_NON_PORTABLE_REGEX = re.compile(r"\(\?<?[=!]|\(\?P?<[A-Za-z_]|\\[1-9]|\(\?>|[*+?}][+]")
+
+
+class ConditionError(ValueError):
+    """A problem at `loc` inside a condition; the loader prefixes the rule's path."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str):
+        self.loc = loc
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Test:
+    """One test on one column. `value` is already normalized for its operator."""
+
+    column: str
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class AllOf:
+    items: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    items: tuple[Condition, ...]
+
+
+Condition = Test | AllOf | AnyOf
+
+
+def columns_of(cond: Condition | None) -> set[str]:
+    """Every column a condition reads."""
+    if cond is None:
+        return set()
+    if isinstance(cond, Test):
+        return {cond.column}
+    return set().union(*(columns_of(c) for c in cond.items))
+
+
+def parse_condition(raw: Any, lists: Mapping[str, list[Any]]) -> Condition:
+    """Parse the YAML form of a condition (see SPEC, "Conditions")."""
+    return _parse(raw, lists, ())
+
+
+def _parse(raw: Any, lists: Mapping[str, list[Any]], loc: tuple[str | int, ...]) -> Condition:
+    if not isinstance(raw, Mapping) or not raw:
+        raise ConditionError(loc, f"expected a mapping from a column to a test, got {_show(raw)}")
+    items: list[Condition] = []
+    for key, spec in raw.items():
+        if not isinstance(key, str) or not key.strip():
+            raise ConditionError(loc, f"column names must be text, got {_show(key)}")
+        if key == "any":
+            if not isinstance(spec, list) or not spec:
+                raise ConditionError(
+                    (*loc, "any"), f"expected a non-empty list of conditions, got {_show(spec)}"
+                )
+            items.append(
+                AnyOf(tuple(_parse(c, lists, (*loc, "any", i)) for i, c in enumerate(spec)))
+            )
+        else:
+            items.extend(_parse_tests(key, spec, lists, (*loc, key)))
+    return items[0] if len(items) == 1 else AllOf(tuple(items))
+
+
+def _parse_tests(
+    column: str, spec: Any, lists: Mapping[str, list[Any]], loc: tuple[str | int, ...]
+) -> list[Test]:
+    if not isinstance(spec, Mapping):  # a bare value means equals
+        return [_parse_test(column, "equals", spec, lists, loc)]
+    if not spec:
+        raise ConditionError(loc, f"expected a test ({', '.join(ALL_OPS)}), got an empty mapping")
+    return [_parse_test(column, op, arg, lists, (*loc, op)) for op, arg in spec.items()]
+
+
+def _parse_test(
+    column: str, op: Any, arg: Any, lists: Mapping[str, list[Any]], loc: tuple[str | int, ...]
+) -> Test:
+    if op not in ALL_OPS:
+        raise ConditionError(loc, f"unknown test {_show(op)}; expected one of {', '.join(ALL_OPS)}")
+    if op in TEXT_OPS:
+        if not _is_scalar(arg):
+            raise ConditionError(loc, f"expected a text or a number, got {_show(arg)}")
+        return Test(column, op, normalize_text(text_form(arg) or ""))
+    if op in TEXT_SET_OPS:
+        values = _resolve_list(arg, lists, loc)
+        return Test(column, op, tuple(sorted({normalize_text(text_form(v) or "") for v in values})))
+    if op == "between":
+        if not (isinstance(arg, list) and len(arg) == 2 and all(_is_number(v) for v in arg)):
+            raise ConditionError(loc, f"expected [low, high] numbers, got {_show(arg)}")
+        low, high = float(arg[0]), float(arg[1])
+        if low > high:
+            raise ConditionError(loc, f"low must not exceed high, got [{arg[0]}, {arg[1]}]")
+        return Test(column, op, (low, high))
+    if op in NUMERIC_OPS:
+        if not _is_number(arg):
+            raise ConditionError(loc, f"expected a number, got {_show(arg)}")
+        return Test(column, op, float(arg))
+    if op == "matches":
+        if not isinstance(arg, str) or not arg:
+            raise ConditionError(loc, f"expected a regular expression, got {_show(arg)}")
+        try:
+            re.compile(arg)
+        except re.error as exc:
+            raise ConditionError(loc, f"invalid regular expression {arg!r}: {exc}") from None
+        if _NON_PORTABLE_REGEX.search(arg):
+            raise ConditionError(
+                loc,
+                f"{arg!r} uses look-around, back-references or possessive/atomic groups, "
+                "which RE2 (DuckDB) does not support",
+            )
+        return Test(column, op, arg)
+    # missing
+    if not isinstance(arg, bool):
+        raise ConditionError(loc, f"expected true or false, got {_show(arg)}")
+    return Test(column, op, arg)
+
+
+def _resolve_list(arg: Any, lists: Mapping[str, list[Any]], loc: tuple[str | int, ...]) -> list:
+    if isinstance(arg, str):
+        if arg not in lists:
+            known = ", ".join(sorted(lists)) or "none defined"
+            raise ConditionError(loc, f"unknown list {arg!r} (lists: {known})")
+        return list(lists[arg])
+    if not isinstance(arg, list) or not arg or not all(_is_scalar(v) for v in arg):
+        raise ConditionError(
+            loc, f"expected a non-empty list of values or the name of a list, got {_show(arg)}"
+        )
+    return arg
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float)  # bool is an int
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

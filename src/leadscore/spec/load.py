@@ -1,0 +1,181 @@
+"""Read a model file: YAML with positions -> ScoringModel, or every problem with its line."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError
+
+from leadscore.errors import ModelError, ModelIssue
+from leadscore.spec.conditions import ConditionError
+from leadscore.spec.schema import ScoringModel, SpecIssue
+
+
+def load_model(path: str | Path) -> ScoringModel:
+    """Load and validate a model file.
+
+    Raises ModelError listing every problem with its line and field, e.g.
+    ``model.yaml line 14: engagement.rules[2].points: expected a number, got 'ten'``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelError(str(path), [ModelIssue((), "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(str(path), [ModelIssue((), f"cannot read the file: {exc}")]) from None
+    return parse_model(text, str(path))
+
+
+def parse_model(text: str, source: str = "<model>") -> ScoringModel:
+    """Validate a model given as YAML text; `source` names it in errors."""
+    doc = _read_yaml(text, source)
+    if not isinstance(doc, Mapping):
+        raise ModelError(source, [ModelIssue((), "expected a mapping of model fields at the top")])
+    data = _plain(doc)
+    lists = data.get("lists")
+    context = {"lists": lists if _is_list_mapping(lists) else {}}
+    try:
+        return ScoringModel.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise ModelError(source, _issues(exc, doc)) from None
+
+
+def _read_yaml(text: str, source: str) -> Any:
+    yaml = YAML(typ="rt")  # round-trip mode keeps the line of every key
+    yaml.allow_duplicate_keys = False  # PyYAML keeps the last duplicate silently; we refuse it
+    try:
+        return yaml.load(text)
+    except DuplicateKeyError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        first = exc.context_mark.line + 1 if exc.context_mark else None
+        key = _duplicate_key(str(exc.problem))
+        message = f"duplicate key {key}" + (f" (first at line {first})" if first else "")
+        raise ModelError(source, [ModelIssue((), message, line)]) from None
+    except MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ModelError(source, [ModelIssue((), f"invalid YAML: {problem}", line)]) from None
+
+
+def _duplicate_key(problem: str) -> str:
+    # ruamel says: found duplicate key "name" with value "x" (original value: "y")
+    parts = problem.split('"')
+    return f"{parts[1]!r}" if len(parts) > 2 else "in a mapping"
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's commented containers and scalar subclasses -> plain Python values."""
+    if isinstance(node, Mapping):
+        return {_plain(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    for kind in (int, float, str):
+        if isinstance(node, kind):
+            return kind(node)
+    return node
+
+
+def _is_list_mapping(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, list) for v in value.values())
+
+
+_TYPE_WORDS = {
+    "int_type": "a number",
+    "float_type": "a number",
+    "int_from_float": "a whole number",
+    "string_type": "text",
+    "bool_type": "true or false",
+    "dict_type": "a mapping",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+
+
+def _issues(exc: ValidationError, doc: Any) -> list[ModelIssue]:
+    grouped: dict[tuple[str | int, ...], list[dict[str, Any]]] = {}
+    for err in exc.errors(include_url=False):
+        loc = _data_path(tuple(err["loc"]), doc)
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, SpecIssue | ConditionError):
+            loc = loc + cause.loc
+        grouped.setdefault(loc, []).append(err)
+    issues = []
+    for loc, errs in grouped.items():
+        issues.append(ModelIssue(loc, _message(errs), _line_of(doc, loc)))
+    return sorted(issues, key=lambda i: (i.line or 0, i.field))
+
+
+def _message(errs: list[dict[str, Any]]) -> str:
+    types = [e["type"] for e in errs]
+    if all(t in _TYPE_WORDS for t in types):
+        wanted = list(dict.fromkeys(_TYPE_WORDS[t] for t in types))
+        return f"expected {' or '.join(wanted)}, got {_show(errs[0]['input'])}"
+    err = next(e for e in errs if e["type"] not in _TYPE_WORDS)
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind == "missing":
+        return "required, but missing"
+    if kind == "extra_forbidden":
+        return "unknown field (check its spelling and indentation)"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    if kind in {"greater_than", "greater_than_equal"}:
+        bound = ctx.get("gt", ctx.get("ge"))
+        sign = ">" if kind == "greater_than" else ">="
+        return f"must be {sign} {bound}, got {_show(err['input'])}"
+    if kind == "literal_error":
+        return f"expected {ctx.get('expected')}, got {_show(err['input'])}"
+    if kind in {"too_short", "too_long", "string_too_short"}:
+        return err["msg"].replace("Value", "the value").replace("List", "the list")
+    return f"{err['msg']}, got {_show(err['input'])}"
+
+
+def _data_path(loc: tuple[Any, ...], doc: Any) -> tuple[str | int, ...]:
+    """Drop pydantic's union tags from an error location, keeping the YAML path."""
+    out: list[str | int] = []
+    node = doc
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, Mapping):
+            if part in node:
+                out.append(part)
+                node = node[part]
+            elif last and part != "[key]":
+                out.append(part)  # a required field that is missing
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+    return tuple(out)
+
+
+def _line_of(doc: Any, loc: tuple[str | int, ...]) -> int | None:
+    """1-based line of the deepest part of `loc` that the YAML has."""
+    line = None
+    node = doc
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            line = node.lc.key(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        else:
+            break
+    if line is None and isinstance(doc, CommentedMap):
+        line = 1
+    return line
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,60 @@
+"""How raw attribute and property values are read: one definition for every engine.
+
+Every value is first turned into its *text form*; text tests compare that form with
+case and surrounding white space ignored, numeric tests parse it with NUMBER_PATTERN.
+The Ibis compiler and the reference scorer both follow these definitions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime
+
+# What "surrounding spaces" means: the characters Ibis' strip() removes on every backend.
+STRIP_CHARS = " \t\n\r\v\f"
+
+# Decimal notation only: no thousands separators, no hex, no inf/nan, no underscores.
+NUMBER_PATTERN = r"^[ \t\n\r\v\f]*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?[ \t\n\r\v\f]*$"
+_NUMBER_RE = re.compile(NUMBER_PATTERN)
+
+# Integral floats up to this size are written without a decimal point ("200", not "200.0").
+_INTEGRAL_TEXT_LIMIT = 1e15
+
+
+def text_form(value: object) -> str | None:
+    """The text a value is compared as; None when the value is null (or NaN)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer() and abs(value) < _INTEGRAL_TEXT_LIMIT:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def normalize_text(text: str) -> str:
+    """Case and surrounding white space do not matter in text comparisons."""
+    return text.strip(STRIP_CHARS).lower()
+
+
+def parse_number(text: str) -> float | None:
+    """The number a text holds, or None when it is not in decimal notation."""
+    if not _NUMBER_RE.match(text):
+        return None
+    return float(text)
+
+
+def is_missing(text: str | None, missing_values: frozenset[str]) -> bool:
+    """Null, empty, or one of the model's placeholders (already normalized)."""
+    return text is None or normalize_text(text) in missing_values
