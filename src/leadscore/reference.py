@@ -7,6 +7,7 @@ online with it. Times are epoch seconds (see leadscore.timeutil).
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -235,7 +236,7 @@ def probability(model: ScoringModel, score: float) -> float | None:
     points = cal.points
     if score <= points[0][0]:
         return float(points[0][1])
-    for (s0, p0), (s1, p1) in zip(points, points[1:], strict=False):
+    for (s0, p0), (s1, p1) in itertools.pairwise(points):
         if score <= s1:
             return p0 + (p1 - p0) * (score - s0) / (s1 - s0)
     return float(points[-1][1])

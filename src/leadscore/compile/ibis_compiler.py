@@ -8,6 +8,7 @@ the same compiled model runs on DuckDB, Spark or any Ibis backend.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -240,7 +241,7 @@ def _probability(model: ScoringModel, score: ir.NumericValue) -> ir.NumericValue
         return 1.0 / (1.0 + (-(cal.slope * score + cal.intercept)).exp())
     pts = cal.points
     cases = [(score <= pts[0][0], ibis.literal(float(pts[0][1])))]
-    for (s0, p0), (s1, p1) in zip(pts, pts[1:], strict=False):
+    for (s0, p0), (s1, p1) in itertools.pairwise(pts):
         cases.append((score <= s1, p0 + (p1 - p0) * (score - s0) / (s1 - s0)))
     return ibis.cases(*cases, else_=ibis.literal(float(pts[-1][1])))
 
@@ -383,7 +384,8 @@ def account_scores(
     assert accounts is not None
     key = leads[accounts.key].strip().lower()
     keyed = leads.select(_ls_id=leads[id_column], account=key)
-    keyed = keyed.filter(keyed.account.notnull() & ~keyed.account.isin(sorted(model.missing_set)))
+    not_accounts = sorted(model.missing_set | set(accounts.excluded))
+    keyed = keyed.filter(keyed.account.notnull() & ~keyed.account.isin(not_accounts))
     t = scores.join(keyed, scores.lead_id == keyed["_ls_id"])
     if accounts.aggregate == "top_k_mean":
         rank = ibis.row_number().over(group_by=t.account, order_by=t.score.desc())

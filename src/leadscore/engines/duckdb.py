@@ -60,11 +60,8 @@ class DuckDBEngine:
         try:
             if kind == "parquet":
                 # Parquet is read where it lies; file_row_number gives rows for messages.
-                raw.execute(
-                    f"CREATE TEMP VIEW {name} AS SELECT * EXCLUDE (file_row_number), "
-                    f"file_row_number + 1 AS {ROW} FROM read_parquet(?, file_row_number = true)",
-                    [str(path)],
-                )
+                table = self.con.read_parquet(path, table_name=name, file_row_number=True)
+                return table.mutate(**{ROW: table.file_row_number + 1}).drop("file_row_number")
             else:
                 # Text files are loaded once; insertion order makes rowid the row number.
                 reader = (

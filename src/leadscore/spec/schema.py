@@ -6,6 +6,7 @@ model's named lists; use `leadscore.spec.load_model` to read a file with line nu
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -220,9 +221,27 @@ Calibration = Annotated[
 
 
 class Accounts(_Node):
+    """Lead scores rolled up per account (the company behind a key such as email_domain)."""
+
     key: Name
     aggregate: Literal["sum", "max", "top_k_mean"] = "sum"
     k: PositiveInt | None = None
+    # Key values that are not accounts (free-mail domains): a list, or a name in `lists`.
+    exclude: list[Scalar] | Name = []
+
+    @field_validator("exclude")
+    @classmethod
+    def _resolve_exclude(cls, raw: list | str, info: ValidationInfo) -> list:
+        if isinstance(raw, str):
+            lists = (info.context or {}).get("lists", {})
+            if raw not in lists:
+                raise SpecIssue((), f"unknown list {raw!r} (lists: {', '.join(lists) or 'none'})")
+            return list(lists[raw])
+        return raw
+
+    @property
+    def excluded(self) -> list[str]:
+        return sorted({normalize_text(text_form(v) or "") for v in self.exclude})
 
     @model_validator(mode="after")
     def _k_with_top_k(self) -> Accounts:
@@ -304,7 +323,7 @@ class ScoringModel(_Node):
 
 def _check_descending(minimums: dict[str, float], what: str) -> None:
     names = list(minimums)
-    for prev, name in zip(names, names[1:], strict=False):
+    for prev, name in itertools.pairwise(names):
         if minimums[name] >= minimums[prev]:
             raise SpecIssue(
                 (name,),

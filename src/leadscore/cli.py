@@ -1,0 +1,326 @@
+"""The `leadscore` command: thin wrappers that print, and translate errors to exit 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from leadscore.errors import LeadscoreError, ModelError, UsageError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Score leads with a declarative model: fit, engagement, grades, MQLs and reasons.",
+)
+out = Console()
+err = Console(stderr=True)
+
+ModelArg = Annotated[Path, typer.Argument(help="The model file (YAML).", show_default=False)]
+
+
+def main() -> None:
+    """Entry point: user mistakes exit 2 with a one-line reason, never a stack trace."""
+    try:
+        app(standalone_mode=False)
+    except ModelError as exc:
+        for line in exc.lines():
+            err.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except LeadscoreError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise
+
+
+@contextmanager
+def _progress(enabled: bool = True) -> Iterator[Callable[[str, float], None] | None]:
+    """A bar per phase of a long run (reading events, scoring, writing)."""
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as bar:
+        tasks: dict[str, int] = {}
+
+        def report(phase: str, percent: float) -> None:
+            if phase not in tasks:
+                for task in tasks.values():
+                    bar.update(task, completed=100)
+                tasks[phase] = bar.add_task(phase, total=100)
+            bar.update(tasks[phase], completed=percent)
+
+        yield report
+
+
+@app.command()
+def validate(model: ModelArg) -> None:
+    """Check a model file; print a summary, or every problem with its line."""
+    from leadscore.spec import load_model
+
+    m = load_model(model)
+    e = m.engagement
+    out.print(f"[green]valid[/green]: {m.model} version {m.version} ({model})", highlight=False)
+    if m.description:
+        out.print(f"  {m.description.strip()}", highlight=False)
+    table = Table(show_header=True, box=None, pad_edge=False)
+    table.add_column("part")
+    table.add_column("details")
+    kinds: dict[str, int] = {}
+    for rule in e.rules:
+        key = rule.category or "uncapped"
+        kinds[key] = kinds.get(key, 0) + 1
+    table.add_row("fit rules", str(len(m.fit.rules)))
+    grades = ", ".join(f"{g} >= {v:g}" for g, v in m.fit.grades.items())
+    table.add_row("grades", grades + ", else F" if grades else "none (grade left empty)")
+    by_cat = ", ".join(f"{k} {v}" for k, v in kinds.items())
+    table.add_row("engagement rules", f"{len(e.rules)}" + (f" ({by_cat})" if by_cat else ""))
+    table.add_row("inactivity rules", str(len(e.inactivity)))
+    caps = [
+        f"{name} [{'' if c.min is None else f'{c.min:g}'}, {'' if c.max is None else f'{c.max:g}'}]"
+        for name, c in e.categories.items()
+    ]
+    table.add_row("category caps", ", ".join(caps) or "none")
+    decay = f"half-life {e.half_life_days:g} days" if e.half_life_days else "no decay"
+    window = f"window {e.window_days:g} days" if e.window_days else "no window"
+    table.add_row("time", f"{decay}, {window} (rules may override)")
+    if m.score_range:
+        table.add_row("score range", f"[{m.score_range[0]:g}, {m.score_range[1]:g}]")
+    mql = m.thresholds.mql
+    if mql:
+        grade = f" and grade {mql.min_grade} or better" if mql.min_grade else ""
+        table.add_row("MQL", f"score >= {mql.score:g}{grade}")
+    else:
+        table.add_row("MQL", "no threshold (never MQL)")
+    labels = ", ".join(
+        f"{k} >= {v:g}" if v is not None else f"{k} otherwise"
+        for k, v in m.thresholds.labels.items()
+    )
+    table.add_row("labels", labels or "none")
+    table.add_row("calibration", type(m.calibration).__name__ if m.calibration else "none")
+    if m.accounts:
+        a = m.accounts
+        agg = f"top_k_mean (k={a.k})" if a.aggregate == "top_k_mean" else a.aggregate
+        table.add_row("accounts", f"by {a.key}, {agg}")
+    out.print(table)
+
+
+@app.command()
+def score(
+    model: ModelArg,
+    leads: Annotated[Path, typer.Argument(help="Leads: .csv, .parquet or .jsonl.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Scores file: .csv or .parquet.")],
+    events: Annotated[
+        Path | None, typer.Option("--events", help="Events: .csv, .parquet or .jsonl.")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Score as of this time (ISO 8601 or epoch seconds, UTC)."),
+    ] = None,
+    engine: Annotated[str, typer.Option("--engine", help="duckdb (the default).")] = "duckdb",
+    id_column: Annotated[
+        str | None, typer.Option("--id", help="Id column of the leads (default: the model's id).")
+    ] = None,
+    accounts_out: Annotated[
+        Path | None, typer.Option("--accounts-out", help="Also write account scores here.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Score leads (and their events) with a model; write one row per lead."""
+    from leadscore.batch import check_output, prepare, score_to_file
+    from leadscore.engines import get_engine
+    from leadscore.spec import load_model
+    from leadscore.timeutil import format_epoch, parse_as_of
+
+    m = load_model(model)
+    try:
+        as_of_epoch = parse_as_of(as_of)
+    except ValueError:
+        raise UsageError(
+            f"--as-of {as_of!r} is not a time; use ISO 8601 or epoch seconds"
+        ) from None
+    check_output(output)
+    if accounts_out is not None:
+        check_output(accounts_out)
+        if m.accounts is None:
+            raise UsageError(
+                f"--accounts-out: {model} has no accounts section (accounts: {{key: ...}})"
+            )
+    started = time.perf_counter()
+    eng = get_engine(engine)
+    inputs = prepare(
+        eng,
+        m,
+        eng.open(leads),
+        eng.open(events) if events is not None else None,
+        leads_name=str(leads),
+        events_name=str(events) if events is not None else None,
+        id_column=id_column,
+    )
+    with _progress(not quiet) as progress:
+        run = score_to_file(
+            eng, m, inputs, output, as_of=as_of_epoch, accounts_out=accounts_out, progress=progress
+        )
+    for warning in run.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    elapsed = time.perf_counter() - started
+    err.print(
+        f"scored {run.leads:,} leads as of {format_epoch(as_of_epoch)} -> {output} "
+        f"in {elapsed:.1f}s",
+        highlight=False,
+    )
+
+
+@app.command("compile")
+def compile_(
+    model: ModelArg,
+    engine: Annotated[str, typer.Option("--engine", help="duckdb (the default).")] = "duckdb",
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Fix the scoring time; by default the SQL uses now()."),
+    ] = None,
+) -> None:
+    """Print the SQL the engine runs for a model (input views: leads, events)."""
+    from leadscore.compile.sql import model_sql
+    from leadscore.spec import load_model
+    from leadscore.timeutil import parse_as_of
+
+    m = load_model(model)
+    if engine != "duckdb":
+        raise UsageError(f"unknown engine {engine!r}; expected duckdb")
+    as_of_epoch = parse_as_of(as_of) if as_of is not None else None
+    out.print(model_sql(m, dialect=engine, as_of=as_of_epoch), highlight=False, soft_wrap=True)
+
+
+@app.command()
+def generate(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the two files.")],
+    n_leads: Annotated[int, typer.Option("--leads", min=1, help="How many leads.")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same data).")] = 0,
+    events_per_lead: Annotated[
+        float, typer.Option("--events-per-lead", min=0, help="Average events per lead.")
+    ] = 50.0,
+    end: Annotated[
+        str, typer.Option("--end", help="Time of the last event (UTC); score as of it.")
+    ] = "2026-11-01T00:00:00Z",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Write leads.parquet and events.parquet: synthetic B2B data with a known outcome."""
+    from leadscore.generate import generate as run
+
+    with Progress(
+        TextColumn("generating"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet,
+    ) as bar:
+        task = bar.add_task("leads", total=n_leads)
+        result = run(
+            output,
+            n_leads,
+            seed=seed,
+            events_per_lead=events_per_lead,
+            end=end,
+            progress=lambda n: bar.advance(task, n),
+        )
+    err.print(
+        f"wrote {result.leads:,} leads ({result.converted / max(result.leads, 1):.1%} converted) "
+        f"and {result.events:,} events to {output}",
+        highlight=False,
+    )
+
+
+@app.command()
+def demo(
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Score and print only (the only mode for now).")
+    ] = False,
+    folder: Annotated[Path, typer.Option("--dir", help="Where the demo writes its files.")] = Path(
+        "demo-output"
+    ),
+    n_leads: Annotated[int, typer.Option("--leads", min=10, help="How many leads.")] = 5_000,
+) -> None:
+    """Generate a small data set, score it with the example model, show the top leads."""
+    from leadscore.batch import prepare, score_to_file
+    from leadscore.engines import DuckDBEngine
+    from leadscore.generate import DEFAULT_END, generate
+    from leadscore.spec import load_model
+    from leadscore.timeutil import to_epoch
+
+    model_file = resources.files("leadscore") / "examples" / "b2b-saas.yaml"
+    m = load_model(Path(str(model_file)))
+    err.print(f"generating {n_leads:,} leads with their events into {folder}/ ...")
+    generated = generate(folder, n_leads, seed=7)
+    engine = DuckDBEngine()
+    inputs = prepare(
+        engine,
+        m,
+        engine.open(folder / "leads.parquet"),
+        engine.open(folder / "events.parquet"),
+        leads_name="leads.parquet",
+        events_name="events.parquet",
+    )
+    scores_file = folder / "scores.csv"
+    run = score_to_file(
+        engine,
+        m,
+        inputs,
+        scores_file,
+        as_of=to_epoch(DEFAULT_END),
+        accounts_out=folder / "accounts.csv",
+    )
+    top = engine.con.read_csv(scores_file).limit(15).to_pyarrow().to_pylist()
+    table = Table(title=f"Top 15 of {run.leads:,} leads, model {m.model} v{m.version}")
+    for column in ("lead", "score", "grade", "label", "MQL", "top reasons"):
+        table.add_column(column, justify="right" if column == "score" else "left")
+    for row in top:
+        reasons = json.loads(row["reasons"])[:3]
+        table.add_row(
+            str(row["lead_id"]),
+            f"{row['score']:.1f}",
+            row["grade"] or "",
+            row["label"] or "",
+            "yes" if row["mql"] else "",
+            "; ".join(f"{r['rule']} {r['points']:+.1f}" for r in reasons),
+        )
+    out.print(table)
+    mqls = engine.con.read_csv(scores_file).filter(lambda t: t.mql).count().execute()
+    out.print(
+        f"{mqls:,} MQLs among {run.leads:,} leads ({generated.events:,} events). "
+        f"Scores: {scores_file}  accounts: {folder / 'accounts.csv'}",
+        highlight=False,
+    )
+    out.print(
+        "Score your own data: leadscore score examples/b2b-saas.yaml LEADS.csv "
+        "--events EVENTS.csv -o scores.csv",
+        highlight=False,
+    )

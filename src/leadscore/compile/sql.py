@@ -1,0 +1,34 @@
+"""The SQL of a compiled model, for people to read, review or schedule elsewhere."""
+
+from __future__ import annotations
+
+import ibis
+
+from leadscore.compile.ibis_compiler import compile_model
+from leadscore.engines.canonical import model_needs
+from leadscore.spec.schema import ScoringModel
+
+
+def model_sql(model: ScoringModel, *, dialect: str = "duckdb", as_of: float | None = None) -> str:
+    """SQL over two inputs, `leads` (id and attributes as text) and `events`
+    (lead_id, event, ts in epoch seconds, properties as text)."""
+    needs = model_needs(model)
+    leads = ibis.table(
+        {model.id: "string", **{c: "string" for c in needs.lead_columns if c != model.id}},
+        name="leads",
+    )
+    has_engagement = bool(model.engagement.rules or model.engagement.inactivity)
+    events = None
+    if has_engagement:
+        events = ibis.table(
+            {"lead_id": "string", "event": "string", "ts": "float64"}
+            | {c: "string" for c in needs.event_columns if c not in ("lead_id", "event", "ts")},
+            name="events",
+        )
+    query = compile_model(model, leads, events, as_of=as_of)
+    header = (
+        f"-- leadscore model {model.model} version {model.version}\n"
+        "-- inputs: leads(id and attributes as text), "
+        "events(lead_id, event, ts = epoch seconds UTC, properties as text)\n"
+    )
+    return header + str(ibis.to_sql(query.single(), dialect=dialect)) + ";"
