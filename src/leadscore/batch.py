@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis.expr.types as ir
+import pyarrow as pa
 
 from leadscore.compile import account_scores, compile_model
 from leadscore.compile.ibis_compiler import N_EVENTS
@@ -167,6 +168,33 @@ def score_to_file(
     return run
 
 
+def score_tables(
+    model: ScoringModel,
+    leads: pa.Table,
+    events: pa.Table | None = None,
+    *,
+    as_of: object,
+    id_column: str | None = None,
+) -> pa.Table:
+    """Score in-memory tables with the batch engine (DuckDB); rows in lead order."""
+    from leadscore.timeutil import to_epoch
+
+    engine = DuckDBEngine()
+    inputs = prepare(
+        engine,
+        model,
+        engine.from_arrow(leads),
+        engine.from_arrow(events) if events is not None else None,
+        leads_name="leads",
+        events_name="events",
+        id_column=id_column,
+    )
+    query = compile_model(
+        model, inputs.leads, inputs.events, as_of=to_epoch(as_of), id_column=inputs.id_column
+    )
+    return engine.to_arrow(query.single())
+
+
 def _phase(progress: Progress | None, label: str) -> Callable[[float], None] | None:
     if progress is None:
         return None
@@ -190,4 +218,4 @@ def _list(columns: list[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(columns)} in all)" if len(columns) > limit else "")
 
 
-__all__ = ["ROW", "Inputs", "ScoreRun", "check_output", "prepare", "score_to_file"]
+__all__ = ["ROW", "Inputs", "ScoreRun", "check_output", "prepare", "score_tables", "score_to_file"]
