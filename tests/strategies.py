@@ -26,7 +26,9 @@ def _text_test():
         st.fixed_dictionaries({"in": st.lists(st.sampled_from(TEXT_POOL), min_size=1, max_size=3)}),
         st.fixed_dictionaries({"not_in": st.just("pool")}),
         st.fixed_dictionaries({"contains": st.sampled_from(["soft", "ai", "vp", "E"])}),
-        st.fixed_dictionaries({"matches": st.sampled_from([r"(?i)\bvp\b", "^s", r"\w+ \w+", "e$"])}),
+        st.fixed_dictionaries(
+            {"matches": st.sampled_from([r"(?i)\bvp\b", "^s", r"\w+ \w+", "e$"])}
+        ),
         st.fixed_dictionaries({"missing": st.booleans()}),
     )
 
@@ -59,7 +61,9 @@ def _lead_condition():
 def _event_condition():
     return st.one_of(
         st.none(),
-        st.fixed_dictionaries({"url": st.sampled_from([{"contains": "/pricing"}, "/docs", {"missing": True}])}),
+        st.fixed_dictionaries(
+            {"url": st.sampled_from([{"contains": "/pricing"}, "/docs", {"missing": True}])}
+        ),
         st.fixed_dictionaries({"value": _number_test()}),
     )
 
@@ -129,7 +133,9 @@ def models(draw) -> ScoringModel:
             "inactivity": inactivity,
         },
         "thresholds": {
-            "labels": draw(st.sampled_from([{}, {"hot": 30, "warm": 0, "cold": None}, {"hot": 10}])),
+            "labels": draw(
+                st.sampled_from([{}, {"hot": 30, "warm": 0, "cold": None}, {"hot": 10}])
+            ),
         },
     }
     if draw(st.booleans()):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -39,10 +40,20 @@ def _on_boundary(model, score: float, fit: float) -> bool:
 def assert_agrees(model, engine_row: dict, expected) -> None:
     lead = engine_row["lead_id"]
     for field in ("score", "fit_score", "engagement_score", "probability"):
-        assert _close(engine_row[field], getattr(expected, field)), (lead, field, engine_row, expected)
+        assert _close(engine_row[field], getattr(expected, field)), (
+            lead,
+            field,
+            engine_row,
+            expected,
+        )
     if not _on_boundary(model, expected.score, expected.fit_score):
         for field in ("grade", "label", "mql"):
-            assert engine_row[field] == getattr(expected, field), (lead, field, engine_row, expected)
+            assert engine_row[field] == getattr(expected, field), (
+                lead,
+                field,
+                engine_row,
+                expected,
+            )
     reasons = json.loads(engine_row["reasons"])
     got = {r["rule"]: r["points"] for r in reasons}
     want = {r.rule: r.points for r in expected.reasons}
@@ -52,7 +63,7 @@ def assert_agrees(model, engine_row: dict, expected) -> None:
     for rule in got.keys() & want.keys():
         assert abs(got[rule] - want[rule]) < TOL, (lead, rule, got, want)
     magnitudes = [abs(r["points"]) for r in reasons]
-    assert all(a >= b - TOL for a, b in zip(magnitudes, magnitudes[1:], strict=False))
+    assert all(a >= b - TOL for a, b in itertools.pairwise(magnitudes))
     assert abs(sum(got.values()) - engine_row["score"]) < TOL
 
 

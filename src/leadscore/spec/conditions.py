@@ -35,6 +35,8 @@ class ConditionError(ValueError):
 class Test:
     """One test on one column. `value` is already normalized for its operator."""
 
+    __test__ = False  # not a pytest class
+
     column: str
     op: str
     value: Any
