@@ -92,7 +92,6 @@ def prepare(
             row=dupes[-1]["row"],
             column=id_column,
         )
-    leads = canonical_leads(leads_raw, id_column, list(needs.lead_columns))
 
     events = None
     if events_raw is not None:
@@ -123,7 +122,11 @@ def prepare(
                 row=row["row"],
                 column="timestamp",
             )
-        events = canonical_events(events_raw, list(needs.event_columns))
+        events = canonical_events(
+            events_raw, list(needs.event_columns), leads_raw[id_column], engine.epoch_us
+        )
+    event_ids = events_raw.lead_id if events_raw is not None else None
+    leads = canonical_leads(leads_raw, id_column, list(needs.lead_columns), event_ids)
     return Inputs(leads, events, id_column)
 
 

@@ -8,6 +8,7 @@ in error messages.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import ibis
@@ -61,10 +62,19 @@ def text_form(col: ir.Value) -> ir.StringValue:
     return col.cast("string")
 
 
-def epoch_seconds(col: ir.Value) -> ir.FloatingValue:
-    """Event time as epoch seconds; null where it does not parse (checked separately)."""
+EpochMicros = Callable[[ir.TimestampValue], ir.IntegerValue]
+
+
+def epoch_seconds(col: ir.Value, epoch_us: EpochMicros | None = None) -> ir.FloatingValue:
+    """Event time as epoch seconds; null where it does not parse (checked separately).
+
+    `epoch_us` is an engine's native instant -> microseconds function: Ibis reads a
+    zoned timestamp through a cast to local time, which costs ten times as much.
+    """
     kind = col.type()
     if kind.is_timestamp():
+        if epoch_us is not None:
+            return epoch_us(col).cast("float64") / 1e6
         if kind.timezone is None:  # a time without a zone is UTC
             return col.epoch_seconds().cast("float64")
         return col.cast(dt.Timestamp()).epoch_seconds().cast("float64")
@@ -81,16 +91,36 @@ def epoch_seconds(col: ir.Value) -> ir.FloatingValue:
     )
 
 
-def canonical_leads(raw: ir.Table, id_column: str, columns: list[str]) -> ir.Table:
-    keep = [id_column, *[c for c in columns if c != id_column]]
-    return raw.select(**{c: text_form(raw[c]) for c in keep})
-
-
-def canonical_events(raw: ir.Table, properties: list[str]) -> ir.Table:
+def canonical_leads(
+    raw: ir.Table, id_column: str, columns: list[str], event_ids: ir.Value | None
+) -> ir.Table:
     fields = {
-        "lead_id": text_form(raw.lead_id),
+        id_column: key_form(raw[id_column], event_ids if event_ids is not None else raw[id_column])
+    }
+    for column in columns:
+        if column != id_column:
+            fields[column] = text_form(raw[column])
+    return raw.select(**fields)
+
+
+def key_form(col: ir.Value, other: ir.Value) -> ir.Value:
+    """Lead ids as they are when both files type them as integers, else as text.
+
+    Joining and grouping integers is twice as fast as text, and the output keeps the
+    ids as the leads file has them.
+    """
+    if col.type().is_integer() and other.type().is_integer():
+        return col.cast("int64")
+    return text_form(col)
+
+
+def canonical_events(
+    raw: ir.Table, properties: list[str], lead_ids: ir.Value, epoch_us: EpochMicros | None = None
+) -> ir.Table:
+    fields = {
+        "lead_id": key_form(raw.lead_id, lead_ids),
         "event": text_form(raw.event),
-        "ts": epoch_seconds(raw.timestamp),
+        "ts": epoch_seconds(raw.timestamp, epoch_us),
     }
     for prop in properties:
         if prop not in fields:
@@ -113,6 +143,9 @@ def first_missing_id(raw: ir.Table, id_column: str) -> ir.Table:
 
 def first_bad_timestamp(raw: ir.Table) -> ir.Table:
     """The first event whose timestamp is missing or does not parse."""
-    parsed = epoch_seconds(raw.timestamp)
-    bad = raw.filter(parsed.isnull() | parsed.isnan())
+    if raw.timestamp.type().is_temporal():
+        bad = raw.filter(raw.timestamp.isnull())  # typed: only nulls can be wrong
+    else:
+        parsed = epoch_seconds(raw.timestamp)
+        bad = raw.filter(parsed.isnull() | parsed.isnan())
     return bad.select(row=bad[ROW], value=text_form(bad.timestamp)).order_by("row").limit(1)
