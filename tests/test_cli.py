@@ -218,9 +218,7 @@ def test_compiled_sql_runs_and_matches_score(files: Path):
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute(
-        "CREATE VIEW leads AS SELECT * FROM read_csv('leads.csv', all_varchar = true)".replace(
-            "leads.csv", str(files / "leads.csv")
-        )
+        f"CREATE VIEW leads AS SELECT * FROM read_csv('{files / 'leads.csv'}', all_varchar = true)"
     )
     con.execute(
         "CREATE VIEW events AS SELECT lead_id, event, epoch(timestamp::TIMESTAMPTZ) AS ts, url "

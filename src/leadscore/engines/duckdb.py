@@ -43,13 +43,9 @@ class DuckDBEngine:
     name = "duckdb"
     epoch_us = staticmethod(_epoch_us)
 
-    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None):
+    def __init__(self) -> None:
         self.con = ibis.duckdb.connect()
         self.con.raw_sql("SET TimeZone = 'UTC'")
-        if threads:
-            self.con.raw_sql(f"SET threads = {int(threads)}")
-        if memory_limit:
-            self.con.con.execute(f"SET memory_limit = '{_size(memory_limit)}'")
 
     # -- reading ------------------------------------------------------------------
 
@@ -149,10 +145,3 @@ class DuckDBEngine:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-def _size(text: str) -> str:
-    allowed = set("0123456789.KMGTBkmgtbi ")
-    if not text or not set(text) <= allowed:
-        raise ValueError(f"invalid memory size {text!r}")
-    return text
