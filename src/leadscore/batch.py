@@ -122,11 +122,13 @@ def prepare(
                 row=row["row"],
                 column="timestamp",
             )
-        events = canonical_events(
-            events_raw, list(needs.event_columns), leads_raw[id_column], engine.epoch_us
+        events = engine.view(
+            canonical_events(
+                events_raw, list(needs.event_columns), leads_raw[id_column], engine.epoch_us
+            )
         )
     event_ids = events_raw.lead_id if events_raw is not None else None
-    leads = canonical_leads(leads_raw, id_column, list(needs.lead_columns), event_ids)
+    leads = engine.view(canonical_leads(leads_raw, id_column, list(needs.lead_columns), event_ids))
     return Inputs(leads, events, id_column)
 
 

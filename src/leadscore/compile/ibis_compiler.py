@@ -222,14 +222,19 @@ def _reasons_json(parts: list[tuple[str, ir.NumericValue]]) -> ir.StringValue:
             {
                 "k": -value.abs(),
                 "name": ibis.literal(name),
-                "text": ibis.literal(f'{{"rule": {json.dumps(name)}, "points": ')
-                + value.cast("string")
-                + ibis.literal("}"),
+                "v": value,
+                "head": ibis.literal(f'{{"rule": {json.dumps(name)}, "points": '),
             }
         )
         for name, value in parts
     ]
-    kept = ibis.array(items).filter(lambda s: s.k != 0).sort().map(lambda s: s.text)
+    # Filter before formatting: most rules contribute nothing to a given lead.
+    kept = (
+        ibis.array(items)
+        .filter(lambda s: s.k != 0)
+        .sort()
+        .map(lambda s: s.head + s.v.cast("string") + ibis.literal("}"))
+    )
     return (ibis.literal("[") + ibis.literal(", ").join(kept) + ibis.literal("]")).fill_null("[]")
 
 
