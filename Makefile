@@ -28,7 +28,7 @@ lint: $(STAMP)
 # Re-pin after changing pyproject.toml: resolves every dependency (dev tools included) with hashes.
 lock:
 	$(PYTHON) -m pip install --quiet uv
-	$(PYTHON) -m uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	$(PYTHON) -m uv pip compile pyproject.toml --extra dev --extra spark --extra postgres --python-version 3.11 \
 		--generate-hashes --no-header -o requirements.lock
 
 bench: $(STAMP)

@@ -14,6 +14,7 @@ import pyarrow as pa
 from leadscore.compile import account_scores, compile_model
 from leadscore.compile.ibis_compiler import N_EVENTS
 from leadscore.engines import DuckDBEngine
+from leadscore.engines.base import WRITABLE, IbisEngine
 from leadscore.engines.canonical import (
     EVENT_REQUIRED,
     ROW,
@@ -24,7 +25,6 @@ from leadscore.engines.canonical import (
     first_missing_id,
     model_needs,
 )
-from leadscore.engines.duckdb import WRITABLE
 from leadscore.errors import DataError, UsageError
 from leadscore.spec.schema import ScoringModel
 
@@ -55,7 +55,7 @@ def check_output(path: Path) -> None:
 
 
 def prepare(
-    engine: DuckDBEngine,
+    engine: IbisEngine,
     model: ScoringModel,
     leads_raw: ir.Table,
     events_raw: ir.Table | None,
@@ -83,13 +83,19 @@ def prepare(
                 column=column,
             )
     for row in engine.fetch(first_missing_id(leads_raw, id_column)):
-        raise DataError(leads_name, "the lead id is empty", row=row["row"], column=id_column)
+        raise DataError(
+            leads_name,
+            "the lead id is empty",
+            row=engine.row_number(leads_raw, row["row"]),
+            column=id_column,
+        )
     dupes = engine.fetch(first_duplicate_id(leads_raw, id_column))
     if dupes:
         raise DataError(
             leads_name,
-            f"duplicate lead id {dupes[0]['key']!r} (also in row {dupes[0]['row']})",
-            row=dupes[-1]["row"],
+            f"duplicate lead id {dupes[0]['key']!r} "
+            f"(also in row {engine.row_number(leads_raw, dupes[0]['row'])})",
+            row=engine.row_number(leads_raw, dupes[-1]["row"]),
             column=id_column,
         )
 
@@ -113,13 +119,13 @@ def prepare(
                     f"(columns: {_list(ev_columns)})",
                     column=column,
                 )
-        for row in engine.fetch(first_bad_timestamp(events_raw)):
+        for row in engine.fetch(first_bad_timestamp(events_raw, engine.epoch_us)):
             value = row["value"]
             what = "is empty" if value is None or not value.strip() else f"{value!r} is not a time"
             raise DataError(
                 events_name,
                 f"{what}; expected ISO 8601 (2024-05-01T13:45:00Z) or epoch seconds",
-                row=row["row"],
+                row=engine.row_number(events_raw, row["row"]),
                 column="timestamp",
             )
         events = engine.view(
@@ -133,7 +139,7 @@ def prepare(
 
 
 def score_to_file(
-    engine: DuckDBEngine,
+    engine: IbisEngine,
     model: ScoringModel,
     inputs: Inputs,
     out: Path,

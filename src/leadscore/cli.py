@@ -27,6 +27,7 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
+ENGINE_HELP = "duckdb (default), spark, or an Ibis connection URL (postgres://user@host/db)."
 ModelArg = Annotated[Path, typer.Argument(help="The model file (YAML).", show_default=False)]
 
 
@@ -144,7 +145,13 @@ def score(
         str | None,
         typer.Option("--as-of", help="Score as of this time (ISO 8601 or epoch seconds, UTC)."),
     ] = None,
-    engine: Annotated[str, typer.Option("--engine", help="duckdb (the default).")] = "duckdb",
+    engine: Annotated[str, typer.Option("--engine", help=ENGINE_HELP)] = "duckdb",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            "--spark-master", help="Spark master URL (default local[2], or SPARK_REMOTE)."
+        ),
+    ] = None,
     id_column: Annotated[
         str | None, typer.Option("--id", help="Id column of the leads (default: the model's id).")
     ] = None,
@@ -174,20 +181,29 @@ def score(
                 f"--accounts-out: {model} has no accounts section (accounts: {{key: ...}})"
             )
     started = time.perf_counter()
-    eng = get_engine(engine)
-    inputs = prepare(
-        eng,
-        m,
-        eng.open(leads),
-        eng.open(events) if events is not None else None,
-        leads_name=str(leads),
-        events_name=str(events) if events is not None else None,
-        id_column=id_column,
-    )
-    with _progress(not quiet) as progress:
-        run = score_to_file(
-            eng, m, inputs, output, as_of=as_of_epoch, accounts_out=accounts_out, progress=progress
+    eng = get_engine(engine, spark_master=spark_master)
+    try:
+        inputs = prepare(
+            eng,
+            m,
+            eng.open(leads),
+            eng.open(events) if events is not None else None,
+            leads_name=str(leads),
+            events_name=str(events) if events is not None else None,
+            id_column=id_column,
         )
+        with _progress(not quiet) as progress:
+            run = score_to_file(
+                eng,
+                m,
+                inputs,
+                output,
+                as_of=as_of_epoch,
+                accounts_out=accounts_out,
+                progress=progress,
+            )
+    finally:
+        eng.close()
     for warning in run.warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     elapsed = time.perf_counter() - started
@@ -201,22 +217,23 @@ def score(
 @app.command("compile")
 def compile_(
     model: ModelArg,
-    engine: Annotated[str, typer.Option("--engine", help="duckdb (the default).")] = "duckdb",
+    engine: Annotated[
+        str, typer.Option("--engine", help="duckdb (default), spark, postgres, or a URL.")
+    ] = "duckdb",
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="Fix the scoring time; by default the SQL uses now()."),
     ] = None,
 ) -> None:
     """Print the SQL the engine runs for a model (input views: leads, events)."""
-    from leadscore.compile.sql import model_sql
+    from leadscore.compile.sql import model_sql, sql_dialect
     from leadscore.spec import load_model
     from leadscore.timeutil import parse_as_of
 
     m = load_model(model)
-    if engine != "duckdb":
-        raise UsageError(f"unknown engine {engine!r}; expected duckdb")
     as_of_epoch = parse_as_of(as_of) if as_of is not None else None
-    out.print(model_sql(m, dialect=engine, as_of=as_of_epoch), highlight=False, soft_wrap=True)
+    sql = model_sql(m, dialect=sql_dialect(engine), as_of=as_of_epoch)
+    out.print(sql, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -6,7 +6,29 @@ import ibis
 
 from leadscore.compile.ibis_compiler import compile_model
 from leadscore.engines.canonical import model_needs
+from leadscore.errors import UsageError
 from leadscore.spec.schema import ScoringModel
+
+# --engine names and URL schemes -> sqlglot dialects that Ibis compiles to.
+_DIALECTS = {
+    "duckdb": "duckdb",
+    "spark": "pyspark",
+    "postgres": "postgres",
+    "postgresql": "postgres",
+    "snowflake": "snowflake",
+    "bigquery": "bigquery",
+    "databricks": "databricks",
+    "trino": "trino",
+    "mysql": "mysql",
+}
+
+
+def sql_dialect(engine: str) -> str:
+    """The Ibis dialect for an --engine value (a name or a connection URL)."""
+    name = engine.split("://", 1)[0].split("+", 1)[0].lower()
+    if name not in _DIALECTS:
+        raise UsageError(f"unknown engine {engine!r}; expected one of {', '.join(_DIALECTS)}")
+    return _DIALECTS[name]
 
 
 def model_sql(model: ScoringModel, *, dialect: str = "duckdb", as_of: float | None = None) -> str:

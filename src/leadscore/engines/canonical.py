@@ -83,12 +83,12 @@ def epoch_seconds(col: ir.Value, epoch_us: EpochMicros | None = None) -> ir.Floa
     if kind.is_numeric():
         return col.cast("float64")
     text = text_form(col)
-    as_time = text.try_cast(dt.Timestamp(timezone="UTC")).cast(dt.Timestamp())
-    return ibis.ifelse(
-        text.re_search(_EPOCH_PATTERN),
-        text.strip().try_cast("float64"),
-        as_time.epoch_seconds().cast("float64"),
-    )
+    as_time = text.try_cast(dt.Timestamp(timezone="UTC"))
+    if epoch_us is not None:
+        seconds = epoch_us(as_time).cast("float64") / 1e6
+    else:
+        seconds = as_time.cast(dt.Timestamp()).epoch_seconds().cast("float64")
+    return ibis.ifelse(text.re_search(_EPOCH_PATTERN), text.strip().try_cast("float64"), seconds)
 
 
 def canonical_leads(
@@ -141,11 +141,11 @@ def first_missing_id(raw: ir.Table, id_column: str) -> ir.Table:
     return bad.select(row=bad[ROW]).order_by("row").limit(1)
 
 
-def first_bad_timestamp(raw: ir.Table) -> ir.Table:
+def first_bad_timestamp(raw: ir.Table, epoch_us: EpochMicros | None = None) -> ir.Table:
     """The first event whose timestamp is missing or does not parse."""
     if raw.timestamp.type().is_temporal():
         bad = raw.filter(raw.timestamp.isnull())  # typed: only nulls can be wrong
     else:
-        parsed = epoch_seconds(raw.timestamp)
+        parsed = epoch_seconds(raw.timestamp, epoch_us)
         bad = raw.filter(parsed.isnull() | parsed.isnan())
     return bad.select(row=bad[ROW], value=text_form(bad.timestamp)).order_by("row").limit(1)
