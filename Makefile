@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint lock bench clean
+.PHONY: demo test test-services lint lock bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,11 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/leadscore demo --no-serve
 
-test: $(STAMP)
+# Java (for Spark in local mode) and PostgreSQL, from Debian's packages when missing.
+test-services:
+	sh scripts/install-test-services.sh
+
+test: $(STAMP) test-services
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/python -m pytest

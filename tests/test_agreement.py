@@ -73,7 +73,7 @@ def test_engine_agrees_with_reference(model, data):
     result = score_tables(
         model, to_arrow(leads, LEAD_TYPES), to_arrow(events, EVENT_TYPES_ARROW), as_of=AS_OF
     )
-    rows = {r["lead_id"]: r for r in result.to_pylist()}
+    rows = {r["lead_id"]: r for r in result.scores.to_pylist()}
     assert set(rows) == {lead["lead_id"] for lead in leads}
     for lead in leads:
         mine = [e for e in events if e["lead_id"] == lead["lead_id"]]

@@ -12,7 +12,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from leadscore.compile import account_scores, compile_model
-from leadscore.compile.ibis_compiler import N_EVENTS
+from leadscore.compile.ibis_compiler import N_EVENTS, dialect_for
 from leadscore.engines import DuckDBEngine
 from leadscore.engines.base import WRITABLE, IbisEngine
 from leadscore.engines.canonical import (
@@ -151,7 +151,12 @@ def score_to_file(
     """Score and write OUT (and the accounts file); nothing is left half-written."""
     run = ScoreRun()
     query = compile_model(
-        model, inputs.leads, inputs.events, as_of=as_of, id_column=inputs.id_column
+        model,
+        inputs.leads,
+        inputs.events,
+        as_of=as_of,
+        id_column=inputs.id_column,
+        dialect=dialect_for(engine.dialect),
     )
     totals = None
     if query.event_totals is not None:
@@ -166,7 +171,9 @@ def score_to_file(
             )
     elif inputs.events is None and (model.engagement.rules or model.engagement.inactivity):
         run.warnings.append("no --events given: engagement and inactivity rules were not applied")
-    scores = engine.materialize(query.scores(totals), _phase(progress, "scoring leads"))
+    scores = engine.materialize(
+        query.scores(totals, engine.checkpoint), _phase(progress, "scoring leads")
+    )
     run.leads = int(engine.scalar(scores.count()))
     with _atomic(out) as tmp:
         engine.write(
@@ -179,6 +186,12 @@ def score_to_file(
     return run
 
 
+@dataclass(frozen=True)
+class Scored:
+    scores: pa.Table
+    accounts: pa.Table | None = None
+
+
 def score_tables(
     model: ScoringModel,
     leads: pa.Table,
@@ -186,11 +199,15 @@ def score_tables(
     *,
     as_of: object,
     id_column: str | None = None,
-) -> pa.Table:
-    """Score in-memory tables with the batch engine (DuckDB); rows in lead order."""
+    engine: IbisEngine | None = None,
+) -> Scored:
+    """Score in-memory tables on an engine (DuckDB by default).
+
+    Rows come in no particular order; accounts are included when the model has them.
+    """
     from leadscore.timeutil import to_epoch
 
-    engine = DuckDBEngine()
+    engine = engine or DuckDBEngine()
     inputs = prepare(
         engine,
         model,
@@ -201,9 +218,19 @@ def score_tables(
         id_column=id_column,
     )
     query = compile_model(
-        model, inputs.leads, inputs.events, as_of=to_epoch(as_of), id_column=inputs.id_column
+        model,
+        inputs.leads,
+        inputs.events,
+        as_of=to_epoch(as_of),
+        id_column=inputs.id_column,
+        dialect=dialect_for(engine.dialect),
     )
-    return engine.to_arrow(query.single())
+    totals = engine.materialize(query.event_totals) if query.event_totals is not None else None
+    scores = engine.materialize(query.scores(totals, engine.checkpoint))
+    accounts = None
+    if model.accounts is not None:
+        accounts = engine.to_arrow(account_scores(model, inputs.leads, scores, inputs.id_column))
+    return Scored(engine.to_arrow(scores), accounts)
 
 
 def _phase(progress: Progress | None, label: str) -> Callable[[float], None] | None:
@@ -229,4 +256,13 @@ def _list(columns: list[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(columns)} in all)" if len(columns) > limit else "")
 
 
-__all__ = ["ROW", "Inputs", "ScoreRun", "check_output", "prepare", "score_tables", "score_to_file"]
+__all__ = [
+    "ROW",
+    "Inputs",
+    "ScoreRun",
+    "Scored",
+    "check_output",
+    "prepare",
+    "score_tables",
+    "score_to_file",
+]

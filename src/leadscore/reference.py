@@ -185,7 +185,8 @@ def score_lead(
         for name, value in {**fit_parts, **engagement_parts}.items()
         if value * total_scale != 0
     ]
-    reasons.sort(key=lambda r: (-abs(r.points), r.rule))
+    # Magnitude in micro-points, as the engines compare it, then the rule's name.
+    reasons.sort(key=lambda r: (-min(math.floor(abs(r.points) * 1e6 + 0.5), 10**15), r.rule))
 
     grade = _grade(model, fit_score)
     return LeadScore(

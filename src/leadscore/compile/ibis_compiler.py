@@ -35,21 +35,64 @@ OUTPUT_COLUMNS = (
 )
 
 
+def _same(pattern: str) -> str:
+    return pattern
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """Where a backend cannot take the portable form, the form it can take instead."""
+
+    sorts_structs: bool = True  # can sort an array of structs (reasons)
+    regex: Callable[[str], str] = _same  # a `matches` pattern in the backend's syntax
+
+
+PORTABLE = Dialect()
+
+
+def postgres_regex(pattern: str) -> str:
+    r"""RE2 -> PostgreSQL: there \b is a backspace and \y the word boundary."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern[i] == "\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1]
+            out.append({"b": "\\y", "B": "\\Y"}.get(nxt, "\\" + nxt))
+            i += 2
+        else:
+            out.append(pattern[i])
+            i += 1
+    return "".join(out)
+
+
+# Backends that need something else than the portable form, by Ibis backend name.
+DIALECTS = {"postgres": Dialect(sorts_structs=False, regex=postgres_regex)}
+
+
+def dialect_for(backend: str) -> Dialect:
+    return DIALECTS.get(backend, PORTABLE)
+
+
 @dataclass(frozen=True)
 class ScoreQuery:
     """The compiled model, in two stages so that an engine may materialize the first.
 
     `event_totals` reduces the events to one row per lead (rule sums, latest event,
-    event count); `scores(totals)` joins such a table to the leads and finishes.
+    event count); `scores(totals, checkpoint=...)` joins such a table to the leads
+    and finishes, passing its intermediate steps through `checkpoint`.
     """
 
     event_totals: ir.Table | None
-    scores: Callable[[ir.Table | None], ir.Table]
+    scores: Callable[..., ir.Table]
 
     def single(self) -> ir.Table:
         """Both stages as one expression (what `leadscore compile` prints)."""
         return self.scores(self.event_totals)
 
+
+# Reasons are ordered by magnitude at this resolution (points), then by rule name.
+REASON_RESOLUTION = 1e6
+_KEY_DIGITS, _RANK_DIGITS = 16, 4
+_KEY_MAX = 10**15  # magnitudes beyond 1e9 points share the first place
 
 # Internal column names; the prefix keeps them apart from the user's attribute names.
 N_EVENTS, LAST_TS, LEAD_KEY = "_ls_n_events", "_ls_last_ts", "_ls_lead"
@@ -63,25 +106,30 @@ def _col(i: int) -> str:
 
 
 def condition_expr(
-    cond: Condition | None, table: ir.Table, missing: Sequence[str]
+    cond: Condition | None,
+    table: ir.Table,
+    missing: Sequence[str],
+    dialect: Dialect = PORTABLE,
 ) -> ir.BooleanValue:
     """A condition over a canonical (text) table, never null."""
     if cond is None:
         return ibis.literal(True)
     if isinstance(cond, AllOf):
-        out = condition_expr(cond.items[0], table, missing)
+        out = condition_expr(cond.items[0], table, missing, dialect)
         for item in cond.items[1:]:
-            out = out & condition_expr(item, table, missing)
+            out = out & condition_expr(item, table, missing, dialect)
         return out
     if isinstance(cond, AnyOf):
-        out = condition_expr(cond.items[0], table, missing)
+        out = condition_expr(cond.items[0], table, missing, dialect)
         for item in cond.items[1:]:
-            out = out | condition_expr(item, table, missing)
+            out = out | condition_expr(item, table, missing, dialect)
         return out
-    return _test_expr(cond, table[cond.column], missing)
+    return _test_expr(cond, table[cond.column], missing, dialect)
 
 
-def _test_expr(test: Test, col: ir.StringValue, missing: Sequence[str]) -> ir.BooleanValue:
+def _test_expr(
+    test: Test, col: ir.StringValue, missing: Sequence[str], dialect: Dialect
+) -> ir.BooleanValue:
     norm = col.strip().lower()
     present = col.notnull() & ~norm.isin(list(missing))
     op, value = test.op, test.value
@@ -98,7 +146,7 @@ def _test_expr(test: Test, col: ir.StringValue, missing: Sequence[str]) -> ir.Bo
     elif op == "contains":
         body = norm.contains(value)
     elif op == "matches":
-        body = col.re_search(value)
+        body = col.re_search(dialect.regex(value))
     else:
         number = ibis.ifelse(col.re_search(NUMBER_PATTERN), col.strip().try_cast("float64"), None)
         if op == "between":
@@ -130,22 +178,24 @@ def _is_limited(rule: EventRule) -> bool:
     return rule.max_per_day is not None or rule.total_limit is not None
 
 
-def _matching(model: ScoringModel, rule: EventRule, events: ir.Table, as_of) -> ir.BooleanValue:
+def _matching(
+    model: ScoringModel, rule: EventRule, events: ir.Table, as_of, dialect: Dialect
+) -> ir.BooleanValue:
     window = model.engagement.window(rule)
     keep = (events.event == rule.event) & (events.ts <= as_of)
     if window is not None:
         keep = keep & (events.ts > as_of - window * SECONDS_PER_DAY)
     if rule.condition is not None:
-        keep = keep & condition_expr(rule.condition, events, sorted(model.missing_set))
+        keep = keep & condition_expr(rule.condition, events, sorted(model.missing_set), dialect)
     return keep
 
 
 def _limited_rule_totals(
-    model: ScoringModel, i: int, rule: EventRule, events: ir.Table, as_of
+    model: ScoringModel, i: int, rule: EventRule, events: ir.Table, as_of, dialect: Dialect
 ) -> ir.Table:
     """Per-lead points of a rule with max_per_day / max_total / first_only."""
     half_life = model.engagement.half_life(rule)
-    kept = events.filter(_matching(model, rule, events, as_of)).select("lead_id", "ts")
+    kept = events.filter(_matching(model, rule, events, as_of, dialect)).select("lead_id", "ts")
     if rule.max_per_day == 1:
         # Keeping the first event of each day is a group-by, far cheaper than a window.
         kept = kept.group_by("lead_id", day=(kept.ts / SECONDS_PER_DAY).floor()).aggregate(
@@ -166,7 +216,7 @@ def _limited_rule_totals(
     return kept.group_by("lead_id").aggregate(k=ibis.literal(i, "int16"), v=value)
 
 
-def _event_totals(model: ScoringModel, events: ir.Table, as_of) -> ir.Table:
+def _event_totals(model: ScoringModel, events: ir.Table, as_of, dialect: Dialect) -> ir.Table:
     """One row per lead that has events: each rule's points, latest event, event count."""
     rules = model.engagement.rules
     aggs: dict[str, ir.Value] = {
@@ -181,13 +231,13 @@ def _event_totals(model: ScoringModel, events: ir.Table, as_of) -> ir.Table:
                 model.engagement.half_life(rule),
                 events.ts,
                 as_of,
-                where=_matching(model, rule, events, as_of),
+                where=_matching(model, rule, events, as_of, dialect),
             )
     totals = events.group_by("lead_id").aggregate(**aggs)
 
     limited = [(i, r) for i, r in enumerate(rules) if _is_limited(r)]
     if limited:
-        parts = [_limited_rule_totals(model, i, r, events, as_of) for i, r in limited]
+        parts = [_limited_rule_totals(model, i, r, events, as_of, dialect) for i, r in limited]
         stacked = ibis.union(*parts) if len(parts) > 1 else parts[0]
         pivot = stacked.group_by("lead_id").aggregate(
             **{_col(i): stacked.v.sum(where=stacked.k == i) for i, _ in limited}
@@ -209,32 +259,51 @@ def _ratio(clipped: ir.NumericValue, raw: ir.NumericValue) -> ir.NumericValue:
     return ibis.ifelse(raw != 0, clipped / raw, 1.0)
 
 
-def _reasons_json(parts: list[tuple[str, ir.NumericValue]]) -> ir.StringValue:
+def _reasons_json(parts: list[tuple[str, ir.NumericValue]], sort_by: str) -> ir.StringValue:
     """A JSON list of {"rule", "points"}, zeros left out, largest magnitude first.
 
-    Built from text pieces so that it is the same on every backend; rule names are
-    escaped here, at compile time. Sorting structs orders by magnitude, then name.
+    Built from text so that it is the same on every backend; rule names are escaped
+    here, at compile time. The order is by magnitude in micro-points (float noise
+    below 1e-6 must not reorder reasons between engines), then by rule name.
     """
     if not parts:
         return ibis.literal("[]")
-    items = [
-        ibis.struct(
-            {
-                "k": -value.abs(),
-                "name": ibis.literal(name),
-                "v": value,
-                "head": ibis.literal(f'{{"rule": {json.dumps(name)}, "points": '),
-            }
+    heads = {name: f'{{"rule": {json.dumps(name)}, "points": ' for name, _ in parts}
+    micro = {name: (v.abs() * REASON_RESOLUTION).round().clip(upper=_KEY_MAX) for name, v in parts}
+    if sort_by == "struct":
+        # Sorting structs sorts by their first field, then the next: the fastest way
+        # where the backend can (DuckDB, Spark).
+        items = [
+            ibis.struct(
+                {
+                    "k": -micro[name],
+                    "name": ibis.literal(name),
+                    "v": value,
+                    "head": ibis.literal(heads[name]),
+                }
+            )
+            for name, value in parts
+        ]
+        kept = (
+            ibis.array(items)
+            .filter(lambda s: s.v != 0)
+            .sort()
+            .map(lambda s: s.head + s.v.cast("string") + ibis.literal("}"))
         )
-        for name, value in parts
-    ]
-    # Filter before formatting: most rules contribute nothing to a given lead.
-    kept = (
-        ibis.array(items)
-        .filter(lambda s: s.k != 0)
-        .sort()
-        .map(lambda s: s.head + s.v.cast("string") + ibis.literal("}"))
-    )
+    else:
+        # PostgreSQL cannot sort an array of anonymous records: sort texts that start
+        # with a fixed-width key (magnitude, then rank by name), then cut the key off.
+        rank = {name: i for i, name in enumerate(sorted(heads))}
+        items = []
+        for name, value in parts:
+            key = (_KEY_MAX - micro[name].cast("int64")).cast("string").lpad(_KEY_DIGITS, "0")
+            head = ibis.literal(f"{rank[name]:0{_RANK_DIGITS}d}{heads[name]}")
+            text = key + head + value.cast("string") + ibis.literal("}")
+            items.append(ibis.ifelse(value != 0, text, ibis.null("string")))
+        prefix = _KEY_DIGITS + _RANK_DIGITS
+        kept = (
+            ibis.array(items).filter(lambda s: s.notnull()).sort().map(lambda s: s.substr(prefix))
+        )
     return (ibis.literal("[") + ibis.literal(", ").join(kept) + ibis.literal("]")).fill_null("[]")
 
 
@@ -251,58 +320,82 @@ def _probability(model: ScoringModel, score: ir.NumericValue) -> ir.NumericValue
     return ibis.cases(*cases, else_=ibis.literal(float(pts[-1][1])))
 
 
-def _finish(model: ScoringModel, t: ir.Table, id_column: str, as_of, has_events: bool) -> ir.Table:
-    missing = sorted(model.missing_set)
-    contributions: dict[str, ir.NumericValue] = {}
-    for rule in model.fit.rules:
-        holds = condition_expr(rule.condition, t, missing)
-        contributions[rule.name] = ibis.ifelse(holds, float(rule.points), 0.0)
-    fit_score = _sum([contributions[r.name] for r in model.fit.rules])
+Checkpoint = Callable[[ir.Table], ir.Table]
 
-    engagement: dict[str, ir.NumericValue] = {}
+
+def _identity(table: ir.Table) -> ir.Table:
+    return table
+
+
+def _finish(
+    model: ScoringModel,
+    t: ir.Table,
+    id_column: str,
+    as_of,
+    has_events: bool,
+    dialect: Dialect,
+    checkpoint: Checkpoint,
+) -> ir.Table:
+    """Leads (joined to their event totals) -> the output, in three steps.
+
+    Each step reads the previous one's columns; `checkpoint` may store a step, for
+    backends that would otherwise inline every column reference into one expression
+    and evaluate each rule's condition many times over (PostgreSQL does).
+    """
+    missing = sorted(model.missing_set)
+    # 1. Each rule's raw points.
+    raw: dict[str, ir.NumericValue] = {}
+    for rule in model.fit.rules:
+        holds = condition_expr(rule.condition, t, missing, dialect)
+        raw[rule.name] = ibis.ifelse(holds, float(rule.points), 0.0)
+    fit_names = list(raw)
     categories: dict[str | None, list[str]] = {}
     if has_events:
         for i, rule in enumerate(model.engagement.rules):
-            engagement[rule.name] = t[_col(i)].fill_null(0.0)
+            raw[rule.name] = t[_col(i)].fill_null(0.0)
             categories.setdefault(rule.category, []).append(rule.name)
         for rule in model.engagement.inactivity:
             last = t[LAST_TS]
             idle = last.isnull() | (as_of - last > rule.after_days * SECONDS_PER_DAY)
-            engagement[rule.name] = ibis.ifelse(idle, float(rule.points), 0.0)
+            raw[rule.name] = ibis.ifelse(idle, float(rule.points), 0.0)
             categories.setdefault(rule.category, []).append(rule.name)
+    names = list(raw)
+    column = {name: f"_ls_c{i}" for i, name in enumerate(names)}
+    t = checkpoint(t.select(_ls_id=t[id_column], **{column[n]: value for n, value in raw.items()}))
 
+    # 2. Category caps and the score range, with the reasons scaled to match.
+    points = {n: t[column[n]] for n in names}
     engagement_total = []
-    for category, names in categories.items():
-        raw = _sum([engagement[n] for n in names])
+    for category, members in categories.items():
+        subtotal = _sum([points[n] for n in members])
         cap = model.engagement.categories.get(category) if category is not None else None
         if cap is None or (cap.min is None and cap.max is None):
-            engagement_total.append(raw)
+            engagement_total.append(subtotal)
             continue
-        clipped = _clip(raw, cap.min, cap.max)
-        scale = _ratio(clipped, raw)
-        for n in names:
-            engagement[n] = engagement[n] * scale
+        clipped = _clip(subtotal, cap.min, cap.max)
+        scale = _ratio(clipped, subtotal)
+        for n in members:
+            points[n] = points[n] * scale
         engagement_total.append(clipped)
+    fit_score = _sum([points[n] for n in fit_names])
     engagement_score = _sum(engagement_total)
-
-    names = [*contributions, *engagement]
     t = t.mutate(
         _ls_fit=fit_score,
         _ls_engagement=engagement_score,
-        **{f"_ls_c{i}": v for i, v in enumerate([*contributions.values(), *engagement.values()])},
+        **{column[n]: points[n] for n in names},
     )
     raw_total = t["_ls_fit"] + t["_ls_engagement"]
     score = raw_total
     if model.score_range is not None:
         score = _clip(raw_total, *model.score_range)
     scale = _ratio(score, raw_total)
-    t = t.mutate(
-        _ls_score=score, **{f"_ls_c{i}": t[f"_ls_c{i}"] * scale for i in range(len(names))}
-    )
+    t = checkpoint(t.mutate(_ls_score=score, **{column[n]: t[column[n]] * scale for n in names}))
+
+    # 3. Grades, labels, MQL, probability and the reasons list.
     score, fit = t["_ls_score"], t["_ls_fit"]
     grade = _grade(model, fit)
     return t.select(
-        lead_id=t[id_column],
+        lead_id=t["_ls_id"],
         score=score,
         fit_score=fit,
         engagement_score=t["_ls_engagement"],
@@ -310,7 +403,10 @@ def _finish(model: ScoringModel, t: ir.Table, id_column: str, as_of, has_events:
         label=_label(model, score),
         mql=_mql(model, score, grade),
         probability=_probability(model, score),
-        reasons=_reasons_json([(n, t[f"_ls_c{i}"]) for i, n in enumerate(names)]),
+        reasons=_reasons_json(
+            [(n, t[column[n]]) for n in names],
+            "struct" if dialect.sorts_structs else "text",
+        ),
     )
 
 
@@ -361,6 +457,7 @@ def compile_model(
     *,
     as_of: float | None,
     id_column: str | None = None,
+    dialect: Dialect = PORTABLE,
 ) -> ScoreQuery:
     """Compile a model over canonical tables.
 
@@ -369,14 +466,15 @@ def compile_model(
     id_column = id_column or model.id
     as_of_expr = ibis.literal(float(as_of)) if as_of is not None else ibis.now().epoch_seconds()
     has_events = events is not None and bool(model.engagement.rules or model.engagement.inactivity)
-    totals = _event_totals(model, events, as_of_expr) if has_events else None
+    totals = _event_totals(model, events, as_of_expr, dialect) if has_events else None
 
-    def scores(event_totals: ir.Table | None) -> ir.Table:
+    def scores(event_totals: ir.Table | None, checkpoint: Checkpoint = _identity) -> ir.Table:
         t = leads
         if event_totals is not None:
             renamed = event_totals.rename({LEAD_KEY: "lead_id"})
             t = leads.left_join(renamed, leads[id_column] == renamed[LEAD_KEY]).drop(LEAD_KEY)
-        return _finish(model, t, id_column, as_of_expr, has_events and event_totals is not None)
+        has_totals = has_events and event_totals is not None
+        return _finish(model, t, id_column, as_of_expr, has_totals, dialect, checkpoint)
 
     return ScoreQuery(totals, scores)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ibis
 
-from leadscore.compile.ibis_compiler import compile_model
+from leadscore.compile.ibis_compiler import compile_model, dialect_for
 from leadscore.engines.canonical import model_needs
 from leadscore.errors import UsageError
 from leadscore.spec.schema import ScoringModel
@@ -47,7 +47,7 @@ def model_sql(model: ScoringModel, *, dialect: str = "duckdb", as_of: float | No
             | {c: "string" for c in needs.event_columns if c not in ("lead_id", "event", "ts")},
             name="events",
         )
-    query = compile_model(model, leads, events, as_of=as_of)
+    query = compile_model(model, leads, events, as_of=as_of, dialect=dialect_for(dialect))
     header = (
         f"-- leadscore model {model.model} version {model.version}\n"
         "-- inputs: leads(id and attributes as text), "

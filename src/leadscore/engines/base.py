@@ -86,6 +86,10 @@ class IbisEngine:
         name = fresh_name("stage")
         return self._run(lambda: self.con.create_table(name, expr, temp=True), progress)
 
+    def checkpoint(self, expr: ir.Table) -> ir.Table:
+        """An intermediate step of scoring; engines whose planner inlines it store it."""
+        return expr
+
     def write(self, expr: ir.Table, path: Path, progress: Progress | None = None) -> None:
         """Write a result to a local file, formatted as the DuckDB engine writes it."""
         table = self._run(lambda: self.to_arrow(expr), progress)

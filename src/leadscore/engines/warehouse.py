@@ -64,6 +64,11 @@ class WarehouseEngine(IbisEngine):
             cursor.close()
         return self.con.table(name)
 
+    def checkpoint(self, expr: ir.Table) -> ir.Table:
+        # PostgreSQL pulls subqueries up into one expression, so that each column
+        # reference repeats the whole computation of that column: store each step.
+        return self.materialize(expr)
+
     def close(self) -> None:
         self.con.disconnect()
 
