@@ -241,3 +241,45 @@ def probability(model: ScoringModel, score: float) -> float | None:
         if score <= s1:
             return p0 + (p1 - p0) * (score - s0) / (s1 - s0)
     return float(points[-1][1])
+
+
+@dataclass(frozen=True)
+class AccountScore:
+    account: str
+    score: float
+    leads: int
+    mql_leads: int
+
+
+def account_scores(
+    model: ScoringModel,
+    leads: Iterable[Mapping[str, Any]],
+    scores: Mapping[Any, LeadScore],
+    id_column: str | None = None,
+) -> list[AccountScore]:
+    """SPEC `accounts`: leads grouped by their normalized key; sum, max or top-k mean."""
+    accounts = model.accounts
+    assert accounts is not None
+    id_column = id_column or model.id
+    excluded = set(accounts.excluded)
+    members: dict[str, list[LeadScore]] = {}
+    for lead in leads:
+        text = text_form(lead.get(accounts.key))
+        if is_missing(text, model.missing_set):
+            continue
+        assert text is not None
+        key = normalize_text(text)
+        if key not in excluded:
+            members.setdefault(key, []).append(scores[lead[id_column]])
+    out = []
+    for key, group in members.items():
+        values = sorted((s.score for s in group), reverse=True)
+        if accounts.aggregate == "sum":
+            value = sum(values)
+        elif accounts.aggregate == "max":
+            value = values[0]
+        else:
+            top = values[: accounts.k]
+            value = sum(top) / len(top)
+        out.append(AccountScore(key, value, len(group), sum(s.mql for s in group)))
+    return sorted(out, key=lambda a: (-a.score, a.account))

@@ -34,6 +34,11 @@ def sql_dialect(engine: str) -> str:
 def model_sql(model: ScoringModel, *, dialect: str = "duckdb", as_of: float | None = None) -> str:
     """SQL over two inputs, `leads` (id and attributes as text) and `events`
     (lead_id, event, ts in epoch seconds, properties as text)."""
+    if dialect == "pyspark":
+        # What the Spark engine runs: its fixes to Ibis' Spark SQL, and Ibis' options.
+        import leadscore.engines.spark  # noqa: F401
+
+        ibis.pyspark  # noqa: B018
     needs = model_needs(model)
     leads = ibis.table(
         {model.id: "string", **{c: "string" for c in needs.lead_columns if c != model.id}},

@@ -42,6 +42,25 @@ def _fix_string_escapes() -> None:
 
 _fix_string_escapes()
 
+
+def _fix_float_literals() -> None:
+    """Write float64 literals as DOUBLE: Spark reads `1.5` as DECIMAL(2,1), so that
+    ratios of points became decimals rounded to a few places, and outputs decimal."""
+    from ibis.backends.sql.compilers.pyspark import PySparkCompiler
+
+    plain = PySparkCompiler.visit_NonNullLiteral
+
+    def visit(self, op, *, value, dtype):  # type: ignore[no-untyped-def]
+        result = plain(self, op, value=value, dtype=dtype)
+        if dtype.is_float64() and result is not None:
+            return self.cast(result, dtype)
+        return result
+
+    PySparkCompiler.visit_NonNullLiteral = visit
+
+
+_fix_float_literals()
+
 DEFAULT_MASTER = "local[2]"
 # Local mode runs the whole job in the driver's JVM; its 1 GiB default is too small for
 # tens of millions of events. LEADSCORE_SPARK_MEMORY overrides it.

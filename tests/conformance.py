@@ -1,0 +1,385 @@
+"""Engine cases: small inputs that pin one piece of SPEC 1 "Exact semantics" each.
+
+Every case runs on every engine (tests/test_conformance.py) and on the reference
+scorer; outputs are compared row by row. Some cases also carry values computed by
+hand, which checks the reference itself.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from leadscore.spec import ScoringModel
+from leadscore.spec.load import parse_model
+
+AS_OF = "2024-03-10T00:00:00Z"
+T = datetime(2024, 3, 10, tzinfo=UTC).timestamp()
+DAY = 86400.0
+
+
+@dataclass
+class Case:
+    name: str
+    model_yaml: str
+    leads: pa.Table
+    events: pa.Table | None = None
+    # Hand-computed: lead id -> {column: value} (reasons as {rule: points}).
+    expect: dict[Any, dict[str, Any]] = field(default_factory=dict)
+    as_of: str = AS_OF
+
+    @property
+    def model(self) -> ScoringModel:
+        return parse_model(textwrap.dedent(self.model_yaml), f"{self.name}.yaml")
+
+
+def _leads(rows: list[dict], types: dict[str, pa.DataType] | None = None) -> pa.Table:
+    columns = list(rows[0])
+    types = types or {}
+    return pa.table({c: pa.array([r.get(c) for r in rows], types.get(c)) for c in columns})
+
+
+def _events(rows: list[tuple], **props: list) -> pa.Table:
+    """Rows of (lead_id, event, timestamp); properties as keyword columns."""
+    data = {
+        "lead_id": pa.array([r[0] for r in rows], pa.string()),
+        "event": pa.array([r[1] for r in rows], pa.string()),
+        "timestamp": pa.array([r[2] for r in rows], pa.string()),
+    }
+    for name, values in props.items():
+        data[name] = pa.array(values, pa.string())
+    return pa.table(data)
+
+
+def iso(seconds_before: float) -> str:
+    return datetime.fromtimestamp(T - seconds_before, UTC).isoformat().replace("+00:00", "Z")
+
+
+CASES = [
+    Case(
+        "decay and window edges",
+        """
+        model: decay
+        engagement:
+          half_life_days: 10
+          window_days: 30
+          rules:
+            - {name: visit, event: view, points: 8}
+        """,
+        _leads([{"lead_id": "a"}, {"lead_id": "b"}]),
+        _events(
+            [
+                ("a", "view", iso(10 * DAY)),  # half-life ago: 4
+                ("a", "view", iso(0)),  # at T: 8
+                ("a", "view", iso(30 * DAY)),  # on the window's edge: out (t > T - W)
+                ("a", "view", iso(-60)),  # after T: out
+                ("b", "view", iso(20 * DAY)),  # two half-lives: 2
+            ]
+        ),
+        expect={"a": {"score": 12.0}, "b": {"score": 2.0}},
+    ),
+    Case(
+        "per-day limits on UTC days, offsets in the input",
+        """
+        model: per-day
+        engagement:
+          rules:
+            - {name: open, event: open, points: 1, max_per_day: 2}
+        """,
+        _leads([{"lead_id": "a"}]),
+        _events(
+            [
+                # 2024-03-08 23:30 UTC, written in +02:00: still the 8th in UTC.
+                ("a", "open", "2024-03-09T01:30:00+02:00"),
+                ("a", "open", "2024-03-08T23:59:59Z"),  # the 8th's third, in time: dropped
+                ("a", "open", "2024-03-08T10:00:00Z"),
+                ("a", "open", "2024-03-09T00:00:00Z"),  # the 9th
+                ("a", "open", "2024-03-09 00:00:00"),  # no zone: UTC, the 9th
+                ("a", "open", "1709942400"),  # epoch seconds, 2024-03-09 00:00: dropped
+            ]
+        ),
+        expect={"a": {"score": 4.0}},
+    ),
+    Case(
+        "max_total after max_per_day, first_only, decay off",
+        """
+        model: totals
+        engagement:
+          half_life_days: 7
+          rules:
+            - name: webinar
+              event: webinar
+              points: 10
+              max_per_day: 1
+              max_total: 2
+              decay: false
+            - {name: demo, event: demo, points: 50, first_only: true, half_life_days: null}
+        """,
+        _leads([{"lead_id": "a"}, {"lead_id": "b"}]),
+        _events(
+            [
+                ("a", "webinar", iso(5 * DAY)),
+                ("a", "webinar", iso(5 * DAY - 60)),  # same day: dropped by max_per_day
+                ("a", "webinar", iso(3 * DAY)),
+                ("a", "webinar", iso(1 * DAY)),  # third kept day: over max_total
+                ("a", "demo", iso(2 * DAY)),
+                ("a", "demo", iso(1 * DAY)),
+                ("b", "demo", iso(400 * DAY)),
+            ]
+        ),
+        expect={"a": {"score": 70.0}, "b": {"score": 50.0}},
+    ),
+    Case(
+        "nulls, placeholders and numbers as text",
+        """
+        model: missing
+        missing_values: [unknown, "Select"]
+        fit:
+          rules:
+            - {name: no industry, if: {industry: {missing: true}}, points: -5}
+            - {name: not retail, if: {industry: {not_equals: retail}}, points: 3}
+            - {name: mid, if: {employees: {between: [200, 5000]}}, points: 10}
+            - {name: tiny, if: {employees: {lt: 20}}, points: -10}
+        """,
+        _leads(
+            [
+                {"lead_id": "a", "industry": None, "employees": " 250 "},
+                {"lead_id": "b", "industry": " SELECT ", "employees": "1,000"},
+                {"lead_id": "c", "industry": "Retail ", "employees": "1e1"},
+                {"lead_id": "d", "industry": "", "employees": "abc"},
+                {"lead_id": "e", "industry": "software", "employees": "-3.5"},
+            ]
+        ),
+        expect={
+            "a": {"score": 5.0},
+            "b": {"score": -5.0},
+            "c": {"score": -10.0},
+            "d": {"score": -5.0},
+            "e": {"score": -7.0},
+        },
+    ),
+    Case(
+        "surrounding white space, and letters at the edges",
+        """
+        model: spaces
+        fit:
+          rules:
+            - {name: listed, if: {industry: {in: [fintech, voip, software]}}, points: 1}
+            - {name: equal, if: {industry: Software}, points: 10}
+        """,
+        _leads(
+            [
+                {"lead_id": "a", "industry": "fintech"},
+                {"lead_id": "b", "industry": "\x0bvoip\x0c"},
+                {"lead_id": "c", "industry": "\t Software \r\n"},
+                {"lead_id": "d", "industry": "fintec"},
+            ]
+        ),
+        expect={"a": {"score": 1.0}, "b": {"score": 1.0}, "c": {"score": 11.0}, "d": {"score": 0}},
+    ),
+    Case(
+        "category caps and the score range scale the reasons",
+        """
+        model: caps
+        score_range: [0, 50]
+        fit:
+          rules:
+            - {name: good fit, if: {tier: a}, points: 30}
+        engagement:
+          categories:
+            behaviour: {max: 10}
+            negative: {min: -5}
+          rules:
+            - {name: read, event: view, points: 8, category: behaviour}
+            - {name: click, event: click, points: 4, category: behaviour}
+            - {name: bounce, event: bounce, points: -20, category: negative}
+        """,
+        _leads([{"lead_id": "a", "tier": "a"}, {"lead_id": "b", "tier": "b"}]),
+        _events(
+            [
+                ("a", "view", iso(0)),
+                ("a", "view", iso(0)),
+                ("a", "click", iso(0)),
+                ("a", "click", iso(0)),
+                ("a", "click", iso(0)),
+                ("b", "bounce", iso(0)),
+            ]
+        ),
+        expect={
+            # behaviour: 16 + 12 = 28 -> 10; fit 30; total 40 (inside the range)
+            "a": {
+                "score": 40.0,
+                "engagement_score": 10.0,
+                "reasons": {"good fit": 30.0, "read": 10 * 16 / 28, "click": 10 * 12 / 28},
+            },
+            # negative: -20 -> -5; total -5 -> 0: reasons scaled to nothing
+            "b": {"score": 0.0, "fit_score": 0.0, "engagement_score": -5.0, "reasons": {}},
+        },
+    ),
+    Case(
+        "inactivity: no events, and the edge",
+        """
+        model: idle
+        engagement:
+          rules:
+            - {name: visit, event: view, points: 1}
+          inactivity:
+            - {name: quiet, after_days: 30, points: -10}
+        """,
+        _leads([{"lead_id": "a"}, {"lead_id": "b"}, {"lead_id": "c"}]),
+        _events(
+            [
+                ("b", "view", iso(30 * DAY)),  # exactly 30 days: not more than 30
+                ("c", "view", iso(30 * DAY + 1)),
+                ("c", "other", iso(-DAY)),  # after T: does not count as activity
+            ]
+        ),
+        expect={"a": {"score": -10.0}, "b": {"score": 1.0}, "c": {"score": -9.0}},
+    ),
+    Case(
+        "grades, labels, MQL with min_grade, calibration by points",
+        """
+        model: thresholds
+        fit:
+          rules:
+            - {name: fit, if: {tier: a}, points: 30}
+          grades: {A: 30, B: 10}
+        engagement:
+          rules:
+            - {name: demo, event: demo, points: 60}
+        thresholds:
+          mql: {score: 50, min_grade: A}
+          labels: {hot: 80, warm: 40}
+        calibration: {points: [[0, 0.1], [50, 0.3], [100, 0.9]]}
+        """,
+        _leads([{"lead_id": "a", "tier": "a"}, {"lead_id": "b", "tier": "b"}]),
+        _events([("a", "demo", iso(0)), ("b", "demo", iso(0))]),
+        expect={
+            "a": {"grade": "A", "label": "hot", "mql": True, "probability": 0.78},
+            "b": {"grade": "F", "label": "warm", "mql": False, "probability": 0.42},
+        },
+    ),
+    Case(
+        "regular expressions and text tests",
+        r"""
+        model: text
+        lists:
+          senior: [vp, director]
+        fit:
+          rules:
+            - {name: vp, if: {title: {matches: '(?i)\bvp\b'}}, points: 20}
+            - {name: ends in ing, if: {title: {matches: 'ing$'}}, points: 2}
+            - {name: two words, if: {title: {matches: '^\w+ \w+$'}}, points: 1}
+            - {name: in list, if: {seniority: {in: senior}}, points: 5}
+            - {name: not in list, if: {seniority: {not_in: senior}}, points: -1}
+            - {name: contains, if: {title: {contains: ENG}}, points: 3}
+        """,
+        _leads(
+            [
+                {"lead_id": "a", "title": "VP Marketing", "seniority": " VP"},
+                {"lead_id": "b", "title": "vpn engineering", "seniority": "staff"},
+                {"lead_id": "c", "title": "Head, VP-level", "seniority": None},
+            ]
+        ),
+        expect={"a": {"score": 28.0}, "b": {"score": 5.0}, "c": {"score": 20.0}},
+    ),
+    Case(
+        "typed inputs: zoned timestamps, integer ids, numbers",
+        """
+        model: typed
+        fit:
+          rules:
+            - {name: big, if: {employees: {gte: 1000}}, points: 5}
+            - {name: exact, if: {employees: 250}, points: 1}
+        engagement:
+          rules:
+            - {name: open, event: open, points: 1, max_per_day: 1}
+        """,
+        _leads(
+            [{"lead_id": 1, "employees": 250.0}, {"lead_id": 2, "employees": 1000.0}],
+            {"lead_id": pa.int64(), "employees": pa.float64()},
+        ),
+        pa.table(
+            {
+                "lead_id": pa.array([1, 1, 2, 3], pa.int64()),
+                # Both on 2024-03-08 in New York, but on two UTC days: both count.
+                "timestamp": pa.array(
+                    [
+                        datetime(2024, 3, 8, 23, tzinfo=UTC),
+                        datetime(2024, 3, 9, 1, tzinfo=UTC),
+                        datetime(2024, 3, 9, 1, tzinfo=UTC),
+                        datetime(2024, 3, 9, 1, tzinfo=UTC),  # lead 3 is unknown: ignored
+                    ],
+                    pa.timestamp("us", tz="America/New_York"),
+                ),
+                "event": pa.array(["open"] * 4),
+            }
+        ),
+        expect={1: {"score": 3.0, "fit_score": 1.0}, 2: {"score": 6.0}},
+    ),
+    Case(
+        "accounts: top-k mean without free mail",
+        """
+        model: accounts
+        lists:
+          free: [gmail.com]
+        fit:
+          rules:
+            - {name: a, if: {tier: a}, points: 30}
+            - {name: b, if: {tier: b}, points: 20}
+            - {name: c, if: {tier: c}, points: 10}
+          grades: {A: 30}
+        thresholds:
+          mql: {score: 25}
+        accounts: {key: domain, aggregate: top_k_mean, k: 2, exclude: free}
+        """,
+        _leads(
+            [
+                {"lead_id": "1", "tier": "a", "domain": "Acme.com"},
+                {"lead_id": "2", "tier": "b", "domain": "acme.com "},
+                {"lead_id": "3", "tier": "c", "domain": "acme.com"},
+                {"lead_id": "4", "tier": "a", "domain": "gmail.com"},
+                {"lead_id": "5", "tier": "b", "domain": None},
+                {"lead_id": "6", "tier": "c", "domain": "beta.io"},
+            ]
+        ),
+        expect={"1": {"score": 30.0}},
+    ),
+]
+
+ACCOUNT_EXPECT = {
+    "accounts: top-k mean without free mail": [
+        {"account": "acme.com", "score": 25.0, "leads": 3, "mql_leads": 1},
+        {"account": "beta.io", "score": 10.0, "leads": 1, "mql_leads": 0},
+    ]
+}
+
+for _aggregate, _expected in (("sum", 60.0), ("max", 30.0)):
+    CASES.append(
+        Case(
+            f"accounts: {_aggregate}",
+            f"""
+            model: accounts-{_aggregate}
+            fit:
+              rules:
+                - {{name: a, if: {{tier: a}}, points: 30}}
+                - {{name: b, if: {{tier: b}}, points: 20}}
+                - {{name: c, if: {{tier: c}}, points: 10}}
+            accounts: {{key: domain, aggregate: {_aggregate}}}
+            """,
+            _leads(
+                [
+                    {"lead_id": "1", "tier": "a", "domain": "acme.com"},
+                    {"lead_id": "2", "tier": "b", "domain": "ACME.com"},
+                    {"lead_id": "3", "tier": "c", "domain": "acme.com"},
+                ]
+            ),
+        )
+    )
+    ACCOUNT_EXPECT[f"accounts: {_aggregate}"] = [
+        {"account": "acme.com", "score": _expected, "leads": 3, "mql_leads": 0}
+    ]
