@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,7 +20,6 @@ from leadscore import reference
 from leadscore.batch import score_tables
 from leadscore.timeutil import to_epoch
 from tests.conformance import ACCOUNT_EXPECT, CASES, Case
-from tests.services import postgres_server
 from tests.strategies import (
     AS_OF,
     EVENT_TYPES_ARROW,
@@ -37,21 +36,6 @@ ENGINES = ["reference", "duckdb", "spark", "postgres"]
 GAPS: dict[tuple[str, str], str] = {}
 
 Rows = dict[Any, dict[str, Any]]
-
-
-@pytest.fixture(scope="session")
-def spark_session() -> Iterator[Any]:
-    from leadscore.engines.spark import start_session
-
-    session = start_session("local[2]")
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
 
 
 def _engine(name: str, request: pytest.FixtureRequest):
