@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
@@ -94,9 +93,6 @@ class IbisEngine:
         """Write a result to a local file, formatted as the DuckDB engine writes it."""
         table = self._run(lambda: self.to_arrow(expr), progress)
         write_arrow(table, path)
-
-    def sql(self, expr: ir.Table) -> str:
-        return str(ibis.to_sql(expr, dialect=self.dialect))
 
     def close(self) -> None:
         """Release the connection (engines with a server process override this)."""

@@ -181,9 +181,6 @@ class SparkEngine(IbisEngine):
     def row_number(self, table: ir.Table, row: Any) -> int:
         return int(self.scalar(table.filter(table[ROW] <= row).count()))
 
-    def view(self, expr: ir.Table) -> ir.Table:
-        return self.con.create_view(fresh_name("view"), expr)
-
     # -- running --------------------------------------------------------------------
 
     def _frame(self, expr: ir.Table) -> Any:
