@@ -237,6 +237,104 @@ def compile_(
 
 
 @app.command()
+def learn(
+    leads: Annotated[
+        Path, typer.Argument(help="Past leads with their outcome: .csv, .parquet, .jsonl.")
+    ],
+    target: Annotated[str, typer.Option("--target", help="The outcome column (converted or not).")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="The model file to write (.yaml).")
+    ],
+    id_column: Annotated[
+        str | None, typer.Option("--id", help="Id column of the leads (default lead_id).")
+    ] = None,
+    events: Annotated[
+        Path | None, typer.Option("--events", help="Their events, to learn engagement points.")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="A column not to learn from (repeat).")
+    ] = None,
+    positive: Annotated[
+        str | None, typer.Option("--positive", help="The target value that means converted.")
+    ] = None,
+    missing: Annotated[
+        list[str] | None,
+        typer.Option("--missing", help="A value that means missing, such as 999 (repeat)."),
+    ] = None,
+    mql_recall: Annotated[
+        float | None,
+        typer.Option(
+            "--mql-recall",
+            min=0.01,
+            max=1,
+            help="MQL threshold capturing this share of conversions (default 0.8).",
+        ),
+    ] = None,
+    mql_capacity: Annotated[
+        float | None,
+        typer.Option(
+            "--mql-capacity",
+            min=0.001,
+            max=1,
+            help="MQL threshold passing this share of leads (sales capacity).",
+        ),
+    ] = None,
+    predictive: Annotated[
+        bool, typer.Option("--predictive", help="Also train a LightGBM model, saved beside it.")
+    ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Count events up to this time (default: the latest)."),
+    ] = None,
+) -> None:
+    """Learn a scorecard model (points, grades, MQL threshold, calibration) from outcomes."""
+    from leadscore.learn import Objective
+    from leadscore.learn import learn as run_learn
+    from leadscore.learn.data import load_dataset
+    from leadscore.learn.report import print_summary, write_outputs
+    from leadscore.timeutil import to_epoch
+
+    if mql_recall is not None and mql_capacity is not None:
+        raise UsageError("give --mql-recall or --mql-capacity, not both")
+    if output.suffix.lower() not in (".yaml", ".yml"):
+        raise UsageError(f"{output}: the model file must end in .yaml or .yml")
+    if not output.parent.exists():
+        raise UsageError(f"{output}: folder {output.parent} does not exist")
+    objective = (
+        Objective("capacity", mql_capacity)
+        if mql_capacity is not None
+        else Objective("recall", mql_recall if mql_recall is not None else 0.8)
+    )
+    try:
+        as_of_epoch = to_epoch(as_of) if as_of is not None else None
+    except ValueError:
+        raise UsageError(
+            f"--as-of {as_of!r} is not a time; use ISO 8601 or epoch seconds"
+        ) from None
+    started = time.perf_counter()
+    with err.status("reading the leads") as status:
+        data = load_dataset(
+            leads,
+            target=target,
+            id_column=id_column,
+            events=events,
+            exclude=exclude or [],
+            positive=positive,
+            missing=missing or [],
+            as_of=as_of_epoch,
+        )
+        learned = run_learn(data, objective, predictive=predictive, step=status.update)
+        status.update("writing the model")
+        written = write_outputs(learned, output, source=leads.name)
+    print_summary(out, learned)
+    elapsed = time.perf_counter() - started
+    err.print(
+        f"learned from {data.n:,} leads in {elapsed:.1f}s -> " + ", ".join(map(str, written)),
+        highlight=False,
+    )
+
+
+@app.command()
 def generate(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the two files.")],
     n_leads: Annotated[int, typer.Option("--leads", min=1, help="How many leads.")],

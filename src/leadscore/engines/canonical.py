@@ -38,6 +38,10 @@ def model_needs(model: ScoringModel) -> Needs:
             lead.setdefault(column, f"fit.rules[{i}] {rule.name!r}")
     if model.accounts is not None:
         lead.setdefault(model.accounts.key, "accounts.key")
+    if model.predictive is not None:
+        for i, feature in enumerate(model.predictive.features):
+            if feature.column is not None:
+                lead.setdefault(feature.column, f"predictive.features[{i}]")
     event: dict[str, str] = {}
     for i, rule in enumerate(model.engagement.rules):
         for column in sorted(columns_of(rule.condition)):

@@ -30,7 +30,24 @@ def load_model(path: str | Path) -> ScoringModel:
         raise ModelError(str(path), [ModelIssue((), "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ModelError(str(path), [ModelIssue((), f"cannot read the file: {exc}")]) from None
-    return parse_model(text, str(path))
+    model = parse_model(text, str(path))
+    if model.predictive is not None and not (path.parent / model.predictive.file).is_file():
+        doc = _read_yaml(text, str(path))
+        line = _line_of(doc, ("predictive", "file"))
+        issue = ModelIssue(
+            ("predictive", "file"),
+            f"{model.predictive.file!r} not found beside the model (in {path.parent})",
+            line,
+        )
+        raise ModelError(str(path), [issue])
+    return model
+
+
+def predictive_path(model_path: str | Path, model: ScoringModel) -> Path | None:
+    """Where the model's predictive component lies: beside the YAML."""
+    if model.predictive is None:
+        return None
+    return Path(model_path).parent / model.predictive.file
 
 
 def parse_model(text: str, source: str = "<model>") -> ScoringModel:

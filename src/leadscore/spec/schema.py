@@ -252,6 +252,36 @@ class Accounts(_Node):
         return self
 
 
+class PredictiveFeature(_Node):
+    """One input of the predictive model: a lead column, or the count of an event type."""
+
+    column: Name | None = None
+    event: Name | None = None
+    type: Literal["numeric", "categorical", "count"]
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PredictiveFeature:
+        if (self.type == "count") != (self.event is not None) or (
+            self.column is None and self.event is None
+        ):
+            raise SpecIssue((), "a count feature names an event; other features name a column")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"{self.event} events" if self.event is not None else str(self.column)
+
+
+class Predictive(_Node):
+    """A gradient-boosting model file beside the YAML; its probability replaces the
+    calibration's, and its top per-lead factors are reported beside the reasons."""
+
+    file: Name
+    features: list[PredictiveFeature] = Field(min_length=1)
+    calibration: LogisticCalibration  # applied to the model's raw output (log-odds)
+    factors: PositiveInt = 3
+
+
 class ScoringModel(_Node):
     """A whole model: parse once, then every engine reads this object."""
 
@@ -267,6 +297,7 @@ class ScoringModel(_Node):
     thresholds: Thresholds = Thresholds()
     calibration: Calibration | None = None
     accounts: Accounts | None = None
+    predictive: Predictive | None = None
 
     @field_validator("score_range")
     @classmethod

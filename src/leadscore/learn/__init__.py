@@ -1,0 +1,101 @@
+"""`leadscore learn`: from leads with an outcome to a model file people can read.
+
+load_dataset -> analyse and fit the scorecard -> cross-fitted calibration -> MQL
+threshold, grades, labels -> (optionally) the predictive model -> write_model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from leadscore.learn import predictive as predictive_model
+from leadscore.learn.data import Dataset
+from leadscore.learn.scorecard import Scorecard, fit_scorecard
+from leadscore.learn.thresholds import (
+    GRADE_SHARES,
+    LABEL_SHARES,
+    Logistic,
+    TradeOff,
+    candidate_thresholds,
+    capacity_threshold,
+    cross_fitted,
+    fit_logistic,
+    minimums,
+    recall_threshold,
+    trade_off,
+)
+
+Step = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Objective:
+    kind: Literal["recall", "capacity"]
+    value: float
+
+    def describe(self) -> str:
+        if self.kind == "recall":
+            return f"the highest score that still captures {self.value:.0%} of conversions"
+        return f"sales capacity: the top {self.value:.0%} of leads"
+
+
+@dataclass
+class Learned:
+    data: Dataset
+    card: Scorecard
+    scores: np.ndarray  # in-sample, on the learned model
+    fit_scores: np.ndarray
+    held_out_scores: np.ndarray  # cross-fitted
+    calibration: Logistic
+    objective: Objective
+    mql: float
+    trade_off: list[TradeOff]
+    grades: dict[str, float]
+    labels: dict[str, float]
+    predictive: predictive_model.Trained | None = None
+
+
+def learn(
+    data: Dataset, objective: Objective, *, predictive: bool = False, step: Step | None = None
+) -> Learned:
+    say = step or (lambda _: None)
+    say("binning attributes and fitting the scorecard")
+    card = fit_scorecard(data.features, data.y)
+    if not card.attributes and not card.events:
+        from leadscore.errors import DataError
+
+        weakest = ", ".join(f"{k} ({v})" for k, v in list(card.left_out.items())[:4])
+        raise DataError(
+            data.target, f"no attribute goes with the outcome strongly enough to score: {weakest}"
+        )
+    scores = card.scores(data.features)
+    say("calibrating on held-out leads (5-fold cross-fitting)")
+    held_out = cross_fitted(fit_scorecard, data.features, data.y)
+    calibration = fit_logistic(held_out, data.y)
+    if objective.kind == "recall":
+        mql = recall_threshold(scores, data.y, objective.value)
+    else:
+        mql = capacity_threshold(scores, objective.value)
+    fit_scores = card.fit_scores(data.features)
+    trained = None
+    if predictive:
+        say("training the predictive model (LightGBM, 5-fold early stopping)")
+        trained = predictive_model.train(data.features, data.y)
+    return Learned(
+        data=data,
+        card=card,
+        scores=scores,
+        fit_scores=fit_scores,
+        held_out_scores=held_out,
+        calibration=calibration,
+        objective=objective,
+        mql=mql,
+        trade_off=trade_off(scores, data.y, candidate_thresholds(scores, mql)),
+        grades=minimums(fit_scores, GRADE_SHARES),
+        labels=minimums(scores, LABEL_SHARES),
+        predictive=trained,
+    )

@@ -1,0 +1,226 @@
+"""Bins for every feature: optbinning's optimal binning, rare categories grouped.
+
+A bin is what a scorecard rule tests: a range of numbers, a set of values, every
+value not in the other bins ("other"), or missing. Numbers bins are half-open,
+[low, high), with split points rounded to three significant digits so that people
+can read them; the bins are then recounted with the rounded splits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from optbinning import OptimalBinning
+
+from leadscore.learn.data import Feature
+
+OTHER = "\x00other"
+# optbinning's "auto" finds the trend of each number: ascending, descending, a peak or a valley.
+NUMERIC_TREND: str | None = "auto"
+MIN_BIN_SHARE = 0.02
+FREE_SHAPE_GAIN = 1.05  # rare categories, grouped before binning (cannot clash with a value)
+
+
+@dataclass(frozen=True)
+class Bin:
+    kind: Literal["range", "values", "other", "missing"]
+    low: float | None = None  # range: low <= x < high; None is unbounded
+    high: float | None = None
+    values: tuple[str, ...] = ()  # values: these; other: every value not in these
+
+    def label(self, spelling: dict[str, str] | None = None) -> str:
+        spelling = spelling or {}
+        if self.kind == "missing":
+            return "missing"
+        if self.kind == "other":
+            return "other values"
+        if self.kind == "values":
+            return ", ".join(spelling.get(v, v) for v in self.values)
+        if self.low is None:
+            return f"under {_num(self.high)}"
+        if self.high is None:
+            return f"{_num(self.low)} or more"
+        return f"{_num(self.low)} to under {_num(self.high)}"
+
+    def condition(self, spelling: dict[str, str] | None = None) -> dict[str, Any]:
+        """The test on the feature's column, as written in a model file."""
+        spelling = spelling or {}
+        if self.kind == "missing":
+            return {"missing": True}
+        if self.kind == "values":
+            return {"in": [spelling.get(v, v) for v in self.values]}
+        if self.kind == "other":
+            if not self.values:
+                return {"missing": False}
+            return {"not_in": [spelling.get(v, v) for v in self.values]}
+        test: dict[str, Any] = {}
+        if self.low is not None:
+            test["gte"] = _plain_number(self.low)
+        if self.high is not None:
+            test["lt"] = _plain_number(self.high)
+        return test
+
+
+@dataclass
+class Binned:
+    feature: Feature
+    bins: list[Bin]
+    index: np.ndarray  # the bin of each lead
+
+    @property
+    def name(self) -> str:
+        return self.feature.name
+
+
+def bin_feature(feature: Feature, y: np.ndarray, min_bin_share: float | None = None) -> Binned:
+    min_bin_share = min_bin_share or MIN_BIN_SHARE
+    if feature.kind == "categorical":
+        return _bin_categorical(feature, y, min_bin_share)
+    return _bin_numeric(feature, y, min_bin_share)
+
+
+def _bin_numeric(feature: Feature, y: np.ndarray, min_bin_share: float) -> Binned:
+    """Monotonic bins where the trend is monotonic, free bins where a shape pays.
+
+    optbinning's "auto" picks a monotonic trend (or one peak or valley); bins without a
+    trend are kept only when they carry clearly more information (FREE_SHAPE_GAIN),
+    as for economic indicators whose effect rises and falls.
+    """
+    x = feature.values
+    present = ~np.isnan(x)
+    if np.unique(x[present]).size <= 1:
+        return _numeric_bins(feature, [], present)
+    trend = "auto_asc_desc" if feature.kind == "count" else NUMERIC_TREND
+    shaped = _numeric_bins(feature, _splits(feature, y, min_bin_share, trend), present)
+    if feature.kind == "count":
+        return shaped
+    free = _numeric_bins(feature, _splits(feature, y, min_bin_share, None), present)
+    if _iv(free, y) > FREE_SHAPE_GAIN * _iv(shaped, y):
+        return free
+    return shaped
+
+
+def _splits(feature: Feature, y: np.ndarray, min_bin_share: float, trend: str | None) -> list:
+    x = feature.values
+    present = ~np.isnan(x)
+    optb = _fit(
+        OptimalBinning(
+            name=feature.name,
+            dtype="numerical",
+            min_prebin_size=min_bin_share / 2,
+            min_bin_size=min_bin_share,
+            monotonic_trend=trend,
+        ),
+        x[present],
+        y[present],
+    )
+    return sorted({_round_split(s) for s in optb.splits})
+
+
+def _numeric_bins(feature: Feature, splits: list[float], present: np.ndarray) -> Binned:
+    edges = [None, *splits, None]
+    bins = [Bin("range", lo, hi) for lo, hi in itertools.pairwise(edges)]
+    if not present.all():
+        bins.append(Bin("missing"))
+    return _drop_empty(Binned(feature, bins, assign(bins, feature.values)))
+
+
+def _iv(binned: Binned, y: np.ndarray) -> float:
+    from leadscore.learn.analysis import analyse
+
+    return analyse(binned, y).iv
+
+
+def _bin_categorical(feature: Feature, y: np.ndarray, min_bin_share: float) -> Binned:
+    x = feature.values
+    present = np.array([v is not None for v in x], dtype=bool)
+    values, counts = np.unique(x[present].astype(str), return_counts=True)
+    rare_limit = max(30, int(0.005 * x.size))
+    rare = set(values[counts < rare_limit].tolist())
+    grouped = np.array([OTHER if v in rare else v for v in x[present]], dtype=object)
+    groups: list[list[str]]
+    if np.unique(grouped).size > 1:
+        optb = _fit(
+            OptimalBinning(
+                name=feature.name,
+                dtype="categorical",
+                min_prebin_size=min_bin_share / 2,
+                min_bin_size=min_bin_share,
+            ),
+            grouped,
+            y[present],
+        )
+        groups = [sorted(str(v) for v in split) for split in optb.splits]
+    else:
+        groups = [sorted(np.unique(grouped).tolist())]
+    named = sorted(set(values.tolist()) - rare)
+    bins: list[Bin] = []
+    for group in groups:
+        if OTHER in group:
+            # The bin with the rare values also takes every value not seen in learning.
+            others = tuple(v for v in named if v not in group)
+            bins.append(Bin("other", values=others))
+        else:
+            bins.append(Bin("values", values=tuple(group)))
+    if not present.all():
+        bins.append(Bin("missing"))
+    return _drop_empty(Binned(feature, bins, assign(bins, x)))
+
+
+def assign(bins: list[Bin], values: np.ndarray) -> np.ndarray:
+    """The bin of each value (-1: in none), as the model's conditions would decide."""
+    missing_bin = next((i for i, b in enumerate(bins) if b.kind == "missing"), -1)
+    index = np.full(values.size, -1)
+    if values.dtype == object:  # normalized text, None for missing
+        lookup = {v: i for i, b in enumerate(bins) if b.kind == "values" for v in b.values}
+        other = next((i for i, b in enumerate(bins) if b.kind == "other"), -1)
+        for row, v in enumerate(values):
+            index[row] = missing_bin if v is None else lookup.get(v, other)
+        return index
+    present = ~np.isnan(values)
+    ranges = [(i, b) for i, b in enumerate(bins) if b.kind == "range"]
+    if ranges:
+        splits = np.array([b.low for _, b in ranges[1:]], dtype=float)
+        order = np.array([i for i, _ in ranges])
+        index[present] = order[np.searchsorted(splits, values[present], side="right")]
+    index[~present] = missing_bin
+    return index
+
+
+def _fit(optb: OptimalBinning, x: np.ndarray, y: np.ndarray) -> OptimalBinning:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optb.fit(x, y)
+    return optb
+
+
+def _drop_empty(binned: Binned) -> Binned:
+    """Rounded splits can leave a range empty: merge it into the range above."""
+    used = np.bincount(binned.index[binned.index >= 0], minlength=len(binned.bins)) > 0
+    bins = list(binned.bins)
+    for i in reversed(range(len(bins) - 1)):
+        if not used[i] and bins[i].kind == "range" and bins[i + 1].kind == "range":
+            bins[i + 1] = Bin("range", bins[i].low, bins[i + 1].high)
+            del bins[i]
+    if len(bins) == len(binned.bins):
+        return binned
+    return Binned(binned.feature, bins, assign(bins, binned.feature.values))
+
+
+def _round_split(value: float) -> float:
+    if value == 0 or not np.isfinite(value):
+        return float(value)
+    digits = 3 - int(np.floor(np.log10(abs(value)))) - 1
+    return float(round(value, max(digits, -12)))
+
+
+def _num(value: float | None) -> str:
+    return f"{_plain_number(value):,}" if value is not None else ""
+
+
+def _plain_number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)

@@ -1,0 +1,336 @@
+"""Historical leads (and events) with an outcome, read into arrays for learning.
+
+Values are read the way the scorer reads them (leadscore.values): text is compared
+with case and surrounding spaces ignored, numbers in decimal notation, and empty
+values or the model's placeholders are missing. Learning runs on DuckDB, in memory:
+a million leads with a dozen attributes take a few hundred megabytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from leadscore.engines import DuckDBEngine
+from leadscore.engines.canonical import ROW, key_form
+from leadscore.errors import DataError, UsageError
+from leadscore.values import NUMBER_PATTERN, STRIP_CHARS, normalize_text, parse_number
+
+# Placeholders read as missing in every attribute; --missing adds more (sentinels like 999).
+DEFAULT_MISSING = ("", "select", "unknown", "n/a", "null")
+BINARY_TARGETS = ({"0", "1"}, {"false", "true"}, {"no", "yes"})
+MIN_CONVERTERS = 30
+_DATE_PATTERN = (
+    r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?\s*$"
+)
+# Text with more distinct values than this share of the leads is an id or free text.
+_ID_LIKE_SHARE = 0.9
+
+
+@dataclass
+class Feature:
+    """One attribute as learned from: numbers (NaN = missing) or normalized text (None)."""
+
+    name: str
+    kind: Literal["numeric", "categorical", "count"]
+    values: np.ndarray
+    # Normalized text -> the spelling most leads use, to write readable conditions.
+    spelling: dict[str, str] = field(default_factory=dict)
+    event: str | None = None  # for counts: the event type counted
+
+    @property
+    def missing(self) -> np.ndarray:
+        if self.kind == "categorical":
+            return np.array([v is None for v in self.values], dtype=bool)
+        return np.isnan(self.values)
+
+    def take(self, rows: np.ndarray) -> Feature:
+        return Feature(self.name, self.kind, self.values[rows], self.spelling, self.event)
+
+
+@dataclass
+class Dataset:
+    target: str
+    positive: str
+    y: np.ndarray  # 1 for converted, 0 for not
+    ids: pa.ChunkedArray | None
+    id_column: str | None
+    features: list[Feature]
+    skipped: dict[str, str]  # column -> why it is not a feature
+    missing_values: list[str]
+    as_of: float | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.y.size)
+
+    @property
+    def converters(self) -> int:
+        return int(self.y.sum())
+
+
+def load_dataset(
+    leads: Path,
+    *,
+    target: str,
+    id_column: str | None = None,
+    events: Path | None = None,
+    exclude: list[str] = (),  # type: ignore[assignment]
+    positive: str | None = None,
+    missing: list[str] = (),  # type: ignore[assignment]
+    as_of: float | None = None,
+    min_converters: int = MIN_CONVERTERS,
+) -> Dataset:
+    """Read and check the leads; raise DataError or UsageError on anything unusable."""
+    engine = DuckDBEngine()
+    try:
+        raw = engine.open(leads)
+        table = engine.to_arrow(raw.order_by(ROW))
+        columns = [c for c in table.column_names if c != ROW]
+        name = str(leads)
+        if target not in columns:
+            raise DataError(
+                name, f"no target column {target!r} (columns: {_list(columns)})", column=target
+            )
+        for column in exclude:
+            if column not in columns:
+                raise UsageError(f"--exclude {column!r}: {name} has no such column")
+        if id_column is not None and id_column not in columns:
+            raise DataError(name, f"no id column {id_column!r} (columns: {_list(columns)})")
+        if id_column is None and "lead_id" in columns:
+            id_column = "lead_id"
+        if events is not None and id_column is None:
+            raise UsageError(
+                f"--events needs the leads' id column: {name} has no lead_id; name it with --id"
+            )
+        missing_set = frozenset(normalize_text(v) for v in (*DEFAULT_MISSING, *missing))
+        y, positive = _outcome(name, table, target, positive, table[ROW])
+        if y.sum() < min_converters or (y.size - y.sum()) < min_converters:
+            few = "converters" if y.sum() < min_converters else "leads that did not convert"
+            raise DataError(
+                name,
+                f"only {min(int(y.sum()), int(y.size - y.sum()))} {few} (target {target!r} = "
+                f"{positive!r}); learning needs at least {min_converters} of each",
+                column=target,
+            )
+        if id_column is not None:
+            _check_ids(name, table, id_column)
+        features: list[Feature] = []
+        skipped: dict[str, str] = {}
+        for column in columns:
+            if column in (target, id_column):
+                continue
+            if column in exclude:
+                skipped[column] = "excluded with --exclude"
+                continue
+            feature = _feature(column, table[column], missing_set)
+            if isinstance(feature, str):
+                skipped[column] = feature
+            else:
+                feature.name = column
+                features.append(feature)
+        if events is not None:
+            assert id_column is not None
+            counts, as_of = _event_counts(engine, raw, events, id_column, as_of)
+            features += counts
+        if not features:
+            raise DataError(
+                name,
+                "no usable feature left: " + "; ".join(f"{c}: {why}" for c, why in skipped.items()),
+            )
+        return Dataset(
+            target=target,
+            positive=positive,
+            y=y,
+            ids=table[id_column] if id_column else None,
+            id_column=id_column,
+            features=features,
+            skipped=skipped,
+            missing_values=sorted({*DEFAULT_MISSING, *missing} - {""}),
+            as_of=as_of,
+        )
+    finally:
+        engine.close()
+
+
+def _outcome(
+    name: str, table: pa.Table, target: str, positive: str | None, rows: pa.ChunkedArray
+) -> tuple[np.ndarray, str]:
+    text = _normalized(table[target])
+    empty = pc.or_(pc.is_null(text), pc.equal(text, ""))
+    if pc.any(empty).as_py():
+        first = pc.index(empty, True).as_py()
+        raise DataError(name, "the outcome is empty", row=rows[first].as_py(), column=target)
+    values = sorted(pc.unique(text).to_pylist())
+    if len(values) != 2:
+        shown = ", ".join(repr(v) for v in values[:6]) + (", ..." if len(values) > 6 else "")
+        raise DataError(
+            name,
+            f"the target has {len(values)} distinct value{'s' * (len(values) != 1)} ({shown}); "
+            "expected two, converted or not",
+            column=target,
+        )
+    if positive is not None:
+        positive = normalize_text(positive)
+        if positive not in values:
+            raise UsageError(
+                f"--positive {positive!r} is not a value of {target!r} "
+                f"({values[0]!r}, {values[1]!r})"
+            )
+    else:
+        known = next((pair for pair in BINARY_TARGETS if set(values) == pair), None)
+        if known is None:
+            raise UsageError(
+                f"the target {target!r} has the values {values[0]!r} and {values[1]!r}; "
+                "say which one means converted with --positive"
+            )
+        positive = sorted(known)[1]
+    return pc.equal(text, positive).to_numpy(zero_copy_only=False).astype(np.int8), positive
+
+
+def _check_ids(name: str, table: pa.Table, id_column: str) -> None:
+    ids = _normalized(table[id_column])
+    empty = pc.or_(pc.is_null(ids), pc.equal(ids, ""))
+    if pc.any(empty).as_py():
+        row = table[ROW][pc.index(empty, True).as_py()].as_py()
+        raise DataError(name, "the lead id is empty", row=row, column=id_column)
+    if pc.count_distinct(ids).as_py() != len(ids):
+        counts = pc.value_counts(ids)
+        dupe = next(c["values"] for c in counts.to_pylist() if c["counts"] > 1)
+        raise DataError(name, f"duplicate lead id {dupe!r}", column=id_column)
+
+
+def _normalized(arr: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_boolean(arr.type):
+        return pc.if_else(arr, "true", "false")
+    if pa.types.is_floating(arr.type):
+        integral = pc.equal(arr, pc.floor(arr))
+        as_int = pc.cast(pc.if_else(integral, arr, None), pa.int64(), safe=False)
+        arr = pc.if_else(integral, pc.cast(as_int, pa.string()), pc.cast(arr, pa.string()))
+    elif not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+        arr = pc.cast(arr, pa.string())
+    return pc.utf8_lower(pc.utf8_trim(arr, characters=STRIP_CHARS))
+
+
+def _feature(column: str, arr: pa.ChunkedArray, missing: frozenset[str]) -> Feature | str:
+    """The column as a feature, or the reason it cannot be one."""
+    kind = arr.type
+    if pa.types.is_temporal(kind):
+        return "a date or time column (the age of a lead is not a fit attribute)"
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return _numeric_or_reason(read_numeric(arr, missing))
+    text = read_text(arr, missing)
+    present = pc.drop_null(pa.array(text, pa.string()))
+    raw_present = pc.filter(arr, pc.invert(pc.is_null(pa.array(text, pa.string()))))
+    if len(present) and pc.all(pc.match_substring_regex(raw_present, NUMBER_PATTERN)).as_py():
+        return _numeric_or_reason(read_numeric(arr, missing))
+    if len(present) and pc.all(pc.match_substring_regex(present, _DATE_PATTERN)).as_py():
+        return "a date or time column (the age of a lead is not a fit attribute)"
+    distinct = pc.count_distinct(present).as_py()
+    if distinct <= 1:
+        return "constant: " + ("every value is missing" if distinct == 0 else "a single value")
+    if len(arr) >= 20 and distinct >= _ID_LIKE_SHARE * len(present):
+        return f"looks like an id or free text: {distinct:,} distinct values in {len(arr):,} leads"
+    return Feature(column, "categorical", text, _spellings(arr, pa.array(text, pa.string())))
+
+
+def read_numeric(arr: pa.ChunkedArray | pa.Array, missing: frozenset[str]) -> np.ndarray:
+    """Numbers as the scorer reads them; NaN for missing values and for non-numbers."""
+    kind = arr.type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        values = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False).astype(float)
+        sentinels = [x for x in (parse_number(m) for m in missing if m) if x is not None]
+        if sentinels:
+            values[np.isin(values, sentinels)] = np.nan
+        return values
+    text = _normalized(arr)
+    usable = pc.and_(
+        pc.invert(pc.is_in(text, pa.array(sorted(missing)))),
+        pc.match_substring_regex(arr, NUMBER_PATTERN),
+    )
+    usable = pc.fill_null(usable, False)
+    out = np.full(len(arr), np.nan)
+    mask = usable.to_numpy(zero_copy_only=False)
+    out[mask] = pc.cast(pc.filter(text, usable), pa.float64()).to_numpy(zero_copy_only=False)
+    return out
+
+
+def read_text(arr: pa.ChunkedArray | pa.Array, missing: frozenset[str]) -> np.ndarray:
+    """Normalized text as the scorer compares it; None for missing values."""
+    text = _normalized(arr)
+    kept = pc.if_else(pc.is_in(text, pa.array(sorted(missing))), None, text)
+    return np.asarray(kept.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _numeric_or_reason(values: np.ndarray) -> Feature | str:
+    present = values[~np.isnan(values)]
+    distinct = np.unique(present).size
+    if distinct <= 1:
+        return "constant: " + ("every value is missing" if distinct == 0 else "a single value")
+    integral = bool(np.all(present == np.floor(present)))
+    if integral and distinct == values.size and values.size >= 20:
+        return f"looks like an id: a different whole number for each of the {values.size:,} leads"
+    return Feature("", "numeric", values)
+
+
+def _spellings(raw: pa.ChunkedArray, normalized: pa.Array) -> dict[str, str]:
+    """The most common original spelling of each normalized value."""
+    original = pc.utf8_trim(pc.cast(raw, pa.string()), STRIP_CHARS).combine_chunks()
+    pairs = pa.table({"n": normalized, "o": original})
+    counts = pairs.group_by(["n", "o"]).aggregate([("n", "count")]).to_pylist()
+    best: dict[str, tuple[int, str]] = {}
+    for row in counts:
+        if row["n"] is None:
+            continue
+        if row["n"] not in best or row["n_count"] > best[row["n"]][0]:
+            best[row["n"]] = (row["n_count"], row["o"])
+    return {k: v[1] for k, v in best.items()}
+
+
+def _event_counts(
+    engine: DuckDBEngine, leads_raw, events_path: Path, id_column: str, as_of: float | None
+) -> tuple[list[Feature], float]:
+    """Events per lead and event type, up to as_of (default: the latest event)."""
+    from leadscore.batch import prepare
+    from leadscore.spec.schema import ScoringModel
+
+    shell = ScoringModel(model="learn", id=id_column)
+    inputs = prepare(
+        engine,
+        shell,
+        leads_raw,
+        engine.open(events_path),
+        leads_name="leads",
+        events_name=str(events_path),
+        id_column=id_column,
+    )
+    assert inputs.events is not None
+    ev = inputs.events
+    if as_of is None:
+        as_of = float(engine.scalar(ev.ts.max()) or 0.0)
+    kept = ev.filter(ev.ts <= as_of)
+    counts = kept.group_by(["lead_id", "event"]).aggregate(n=kept.count())
+    wide = counts.pivot_wider(names_from="event", values_from="n", values_fill=0)
+    key = leads_raw.select(
+        _ls_key=key_form(leads_raw[id_column], ev.lead_id), _ls_order=leads_raw[ROW]
+    )
+    joined = key.left_join(wide, key._ls_key == wide.lead_id).order_by("_ls_order")
+    table = engine.to_arrow(joined)
+    features = []
+    for column in table.column_names:
+        if column in ("_ls_key", "_ls_order", "lead_id", "lead_id_right"):
+            continue
+        values = pc.fill_null(table[column], 0).to_numpy(zero_copy_only=False).astype(float)
+        if np.count_nonzero(values) >= 10:
+            features.append(Feature(f"{column} events", "count", values, event=column))
+    return features, as_of
+
+
+def _list(columns: list[str], limit: int = 12) -> str:
+    shown = ", ".join(columns[:limit])
+    return shown + (f", ... ({len(columns)} in all)" if len(columns) > limit else "")
