@@ -147,6 +147,7 @@ def score_to_file(
     as_of: float,
     accounts_out: Path | None = None,
     progress: Progress | None = None,
+    predictive_file: Path | None = None,
 ) -> ScoreRun:
     """Score and write OUT (and the accounts file); nothing is left half-written."""
     run = ScoreRun()
@@ -174,6 +175,12 @@ def score_to_file(
     scores = engine.materialize(
         query.scores(totals, engine.checkpoint), _phase(progress, "scoring leads")
     )
+    if model.predictive is not None:
+        if inputs.events is None and any(f.event for f in model.predictive.features):
+            run.warnings.append(
+                "no --events given: the predictive model's event counts were taken as 0"
+            )
+        scores = _predictive(engine, model, inputs, scores, as_of, predictive_file, progress)
     run.leads = int(engine.scalar(scores.count()))
     with _atomic(out) as tmp:
         engine.write(
@@ -200,10 +207,12 @@ def score_tables(
     as_of: object,
     id_column: str | None = None,
     engine: IbisEngine | None = None,
+    predictive_file: Path | None = None,
 ) -> Scored:
     """Score in-memory tables on an engine (DuckDB by default).
 
     Rows come in no particular order; accounts are included when the model has them.
+    A model with a predictive component needs its file (`spec.load.predictive_path`).
     """
     from leadscore.timeutil import to_epoch
 
@@ -227,10 +236,40 @@ def score_tables(
     )
     totals = engine.materialize(query.event_totals) if query.event_totals is not None else None
     scores = engine.materialize(query.scores(totals, engine.checkpoint))
+    if model.predictive is not None:
+        scores = _predictive(engine, model, inputs, scores, to_epoch(as_of), predictive_file, None)
     accounts = None
     if model.accounts is not None:
         accounts = engine.to_arrow(account_scores(model, inputs.leads, scores, inputs.id_column))
     return Scored(engine.to_arrow(scores), accounts)
+
+
+def _predictive(
+    engine: IbisEngine,
+    model: ScoringModel,
+    inputs: Inputs,
+    scores: ir.Table,
+    as_of: float,
+    model_file: Path | None,
+    progress: Progress | None,
+) -> ir.Table:
+    from leadscore.predictive_scores import with_predictive
+
+    if model_file is None:
+        raise UsageError(f"model {model.model!r} has a predictive component: give its file")
+    if progress is not None:
+        progress("predicting (LightGBM)", 0.0)
+    table = with_predictive(
+        engine,
+        model,
+        model_file,
+        inputs.leads,
+        inputs.events,
+        scores,
+        id_column=inputs.id_column,
+        as_of=as_of,
+    )
+    return engine.materialize(table, _phase(progress, "predicting (LightGBM)"))
 
 
 def _phase(progress: Progress | None, label: str) -> Callable[[float], None] | None:

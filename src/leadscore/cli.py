@@ -125,7 +125,21 @@ def validate(model: ModelArg) -> None:
         for k, v in m.thresholds.labels.items()
     )
     table.add_row("labels", labels or "none")
-    table.add_row("calibration", type(m.calibration).__name__ if m.calibration else "none")
+    cal = m.calibration
+    table.add_row(
+        "calibration",
+        "none"
+        if cal is None
+        else f"logistic: slope {cal.slope:g}, intercept {cal.intercept:g}"
+        if hasattr(cal, "slope")
+        else f"{len(cal.points)} points",  # type: ignore[union-attr]
+    )
+    if m.predictive is not None:
+        table.add_row(
+            "predictive",
+            f"{m.predictive.file}: {len(m.predictive.features)} features, "
+            f"top {m.predictive.factors} factors per lead",
+        )
     if m.accounts:
         a = m.accounts
         agg = f"top_k_mean (k={a.k})" if a.aggregate == "top_k_mean" else a.aggregate
@@ -164,6 +178,7 @@ def score(
     from leadscore.batch import check_output, prepare, score_to_file
     from leadscore.engines import get_engine
     from leadscore.spec import load_model
+    from leadscore.spec.load import predictive_path
     from leadscore.timeutil import format_epoch, parse_as_of
 
     m = load_model(model)
@@ -201,6 +216,7 @@ def score(
                 as_of=as_of_epoch,
                 accounts_out=accounts_out,
                 progress=progress,
+                predictive_file=predictive_path(model, m),
             )
     finally:
         eng.close()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from optbinning import OptimalBinning
 
 from leadscore.learn.data import Feature
@@ -22,7 +23,8 @@ OTHER = "\x00other"
 # optbinning's "auto" finds the trend of each number: ascending, descending, a peak or a valley.
 NUMERIC_TREND: str | None = "auto"
 MIN_BIN_SHARE = 0.02
-FREE_SHAPE_GAIN = 1.05  # rare categories, grouped before binning (cannot clash with a value)
+FREE_SHAPE_GAIN = 1.05
+FIT_SAMPLE = 200_000  # rare categories, grouped before binning (cannot clash with a value)
 
 
 @dataclass(frozen=True)
@@ -77,10 +79,36 @@ class Binned:
 
 
 def bin_feature(feature: Feature, y: np.ndarray, min_bin_share: float | None = None) -> Binned:
+    """Bins found on (a sample of) the leads, then every lead assigned to its bin."""
     min_bin_share = min_bin_share or MIN_BIN_SHARE
+    sample = fit_sample(y)
+    fit_on, fit_y = (feature, y) if sample is None else (feature.take(sample), y[sample])
     if feature.kind == "categorical":
-        return _bin_categorical(feature, y, min_bin_share)
-    return _bin_numeric(feature, y, min_bin_share)
+        found = _bin_categorical(fit_on, fit_y, min_bin_share)
+    else:
+        found = _bin_numeric(fit_on, fit_y, min_bin_share)
+    if sample is None:
+        return found
+    return _drop_empty(Binned(feature, found.bins, assign(found.bins, feature.values)))
+
+
+def fit_sample(y: np.ndarray, limit: int | None = None) -> np.ndarray | None:
+    """A stratified random sample of FIT_SAMPLE leads (None when there are fewer).
+
+    Bins with at least 2% of the leads are found as well on 200,000 leads as on
+    millions, and optbinning's search grows with the leads; the counts, weights of
+    evidence and points are then computed on every lead.
+    """
+    limit = limit or FIT_SAMPLE
+    if y.size <= limit:
+        return None
+    rng = np.random.default_rng(0)
+    parts = []
+    for label in (0, 1):
+        rows = np.flatnonzero(y == label)
+        take = max(1, round(limit * rows.size / y.size))
+        parts.append(rng.choice(rows, size=take, replace=False))
+    return np.sort(np.concatenate(parts))
 
 
 def _bin_numeric(feature: Feature, y: np.ndarray, min_bin_share: float) -> Binned:
@@ -137,13 +165,15 @@ def _iv(binned: Binned, y: np.ndarray) -> float:
 
 def _bin_categorical(feature: Feature, y: np.ndarray, min_bin_share: float) -> Binned:
     x = feature.values
-    present = np.array([v is not None for v in x], dtype=bool)
-    values, counts = np.unique(x[present].astype(str), return_counts=True)
+    series = pd.Series(x, dtype=object)
+    present = series.notna().to_numpy()
+    counts = series.value_counts(dropna=True)
     rare_limit = max(30, int(0.005 * x.size))
-    rare = set(values[counts < rare_limit].tolist())
-    grouped = np.array([OTHER if v in rare else v for v in x[present]], dtype=object)
+    values = np.array(sorted(counts.index), dtype=object)
+    rare = set(counts.index[counts < rare_limit])
+    grouped = series[present].where(~series[present].isin(rare), OTHER).to_numpy(dtype=object)
     groups: list[list[str]]
-    if np.unique(grouped).size > 1:
+    if pd.unique(grouped).size > 1:
         optb = _fit(
             OptimalBinning(
                 name=feature.name,
@@ -156,7 +186,7 @@ def _bin_categorical(feature: Feature, y: np.ndarray, min_bin_share: float) -> B
         )
         groups = [sorted(str(v) for v in split) for split in optb.splits]
     else:
-        groups = [sorted(np.unique(grouped).tolist())]
+        groups = [sorted(pd.unique(grouped).tolist())]
     named = sorted(set(values.tolist()) - rare)
     bins: list[Bin] = []
     for group in groups:
@@ -178,9 +208,9 @@ def assign(bins: list[Bin], values: np.ndarray) -> np.ndarray:
     if values.dtype == object:  # normalized text, None for missing
         lookup = {v: i for i, b in enumerate(bins) if b.kind == "values" for v in b.values}
         other = next((i for i, b in enumerate(bins) if b.kind == "other"), -1)
-        for row, v in enumerate(values):
-            index[row] = missing_bin if v is None else lookup.get(v, other)
-        return index
+        series = pd.Series(values, dtype=object)
+        found = series.map(lookup).fillna(other).to_numpy(dtype=np.int64)
+        return np.where(series.isna().to_numpy(), missing_bin, found)
     present = ~np.isnan(values)
     ranges = [(i, b) for i, b in enumerate(bins) if b.kind == "range"]
     if ranges:

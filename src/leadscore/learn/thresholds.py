@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from leadscore.learn.binning import fit_sample
 from leadscore.learn.data import Feature
 
 FOLDS = 5
@@ -21,6 +22,9 @@ def cross_fitted(fit, features: list[Feature], y: np.ndarray, seed: int = 0) -> 
     out = np.zeros(y.size)
     folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
     for train, test in folds.split(np.zeros(y.size), y):
+        sample = fit_sample(y[train])  # at scale, each fold learns from a sample
+        if sample is not None:
+            train = train[sample]
         card = fit([f.take(train) for f in features], y[train])
         out[test] = card.scores([f.take(test) for f in features])
     return out
