@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,6 @@ import time
 from pathlib import Path
 
 import lightgbm as lgb
-import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
@@ -51,7 +49,7 @@ SETS = {
             "Last Activity",
             "Last Notable Activity",
             "Lead Number",
-        ],  # fmt: skip
+        ],
         "missing": [],
     },
     "bank-marketing": {
@@ -108,7 +106,9 @@ def lightgbm_default(spec: dict, train: pd.DataFrame, test: pd.DataFrame) -> tup
 
 def run(args: list[str]) -> float:
     started = time.perf_counter()
-    subprocess.run([*LEADSCORE, *args], check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run([*LEADSCORE, *args], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"leadscore {' '.join(args)} failed:\n{done.stderr}")
     return time.perf_counter() - started
 
 

@@ -154,8 +154,9 @@ def test_round_trip_learn_validate_score(generated: Path, tmp_path: Path):
         generated / "leads.parquet", target="converted", events=generated / "events.parquet"
     )
     learned = learn(data, Objective("recall", 0.8))
-    done = run("learn", str(generated / "leads.parquet"), "--target", "converted",
-               "--events", str(generated / "events.parquet"), "-o", "m.yaml", cwd=tmp_path)  # fmt: skip
+    leads, events = str(generated / "leads.parquet"), str(generated / "events.parquet")
+    done = run("learn", leads, "--target", "converted", "--events", events, "-o", "m.yaml",
+               cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert run("validate", "m.yaml", cwd=tmp_path).returncode == 0
     model = load_model(tmp_path / "m.yaml")
