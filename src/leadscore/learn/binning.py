@@ -33,13 +33,15 @@ class Bin:
     low: float | None = None  # range: low <= x < high; None is unbounded
     high: float | None = None
     values: tuple[str, ...] = ()  # values: these; other: every value not in these
+    members: tuple[str, ...] = ()  # other: the frequent values it holds, for its label
 
     def label(self, spelling: dict[str, str] | None = None) -> str:
         spelling = spelling or {}
         if self.kind == "missing":
             return "missing"
         if self.kind == "other":
-            return "other values"
+            named = [spelling.get(v, v) for v in self.members]
+            return ", ".join([*named, "other values"])
         if self.kind == "values":
             return ", ".join(spelling.get(v, v) for v in self.values)
         if self.low is None:
@@ -193,7 +195,8 @@ def _bin_categorical(feature: Feature, y: np.ndarray, min_bin_share: float) -> B
         if OTHER in group:
             # The bin with the rare values also takes every value not seen in learning.
             others = tuple(v for v in named if v not in group)
-            bins.append(Bin("other", values=others))
+            members = tuple(v for v in group if v != OTHER)
+            bins.append(Bin("other", values=others, members=members))
         else:
             bins.append(Bin("values", values=tuple(group)))
     if not present.all():
