@@ -322,7 +322,9 @@ def _event_counts(
     joined = key.left_join(wide, key._ls_key == wide.lead_id).order_by("_ls_order")
     table = engine.to_arrow(joined)
     features = []
-    for column in table.column_names:
+    # Sorted: the pivot's column order varies between runs, and the same data must
+    # always give the same model.
+    for column in sorted(table.column_names):
         if column in ("_ls_key", "_ls_order", "lead_id", "lead_id_right"):
             continue
         values = pc.fill_null(table[column], 0).to_numpy(zero_copy_only=False).astype(float)
