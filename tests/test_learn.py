@@ -6,8 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,20 +22,7 @@ from leadscore.learn.data import Feature, load_dataset
 from leadscore.learn.thresholds import capacity_threshold, recall_threshold, trade_off
 from leadscore.spec import load_model
 from leadscore.spec.load import predictive_path
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "leadscore", *args], cwd=cwd, capture_output=True, text=True
-    )
-
-
-def write_csv(path: Path, rows: list[dict]) -> Path:
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+from tests.test_cli import run, write_csv
 
 
 def industry_leads(n_extra_converters: int = 0) -> list[dict]:
@@ -287,6 +272,13 @@ def test_no_usable_feature_left(tmp_path: Path):
     message = _bad(tmp_path, industry_leads(), "--target", "converted", "--exclude", "industry",
                    "--exclude", "visits")  # fmt: skip
     assert "no usable feature left" in message and "signup_date" in message
+
+
+def test_duplicate_id_names_both_rows(tmp_path: Path):
+    rows = industry_leads()
+    rows[5]["lead_id"] = rows[2]["lead_id"]
+    message = _bad(tmp_path, rows, "--target", "converted")
+    assert "leads.csv row 6 column 'lead_id': duplicate lead id 'L3' (also in row 3)" in message
 
 
 def test_too_few_converters(tmp_path: Path):

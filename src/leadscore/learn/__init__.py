@@ -70,7 +70,8 @@ def learn(
 
         weakest = ", ".join(f"{k} ({v})" for k, v in list(card.left_out.items())[:4])
         raise DataError(
-            data.target, f"no attribute goes with the outcome strongly enough to score: {weakest}"
+            data.source,
+            f"no attribute goes with {data.target!r} strongly enough to score: {weakest}",
         )
     scores = card.scores(data.features)
     say("calibrating on held-out leads (5-fold cross-fitting)")

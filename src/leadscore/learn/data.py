@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from leadscore.batch import _list as _list
 from leadscore.engines import DuckDBEngine
 from leadscore.engines.canonical import ROW, key_form
 from leadscore.errors import DataError, UsageError
@@ -43,18 +44,13 @@ class Feature:
     spelling: dict[str, str] = field(default_factory=dict)
     event: str | None = None  # for counts: the event type counted
 
-    @property
-    def missing(self) -> np.ndarray:
-        if self.kind == "categorical":
-            return np.array([v is None for v in self.values], dtype=bool)
-        return np.isnan(self.values)
-
     def take(self, rows: np.ndarray) -> Feature:
         return Feature(self.name, self.kind, self.values[rows], self.spelling, self.event)
 
 
 @dataclass
 class Dataset:
+    source: str  # the leads file, for messages
     target: str
     positive: str
     y: np.ndarray  # 1 for converted, 0 for not
@@ -144,6 +140,7 @@ def load_dataset(
                 "no usable feature left: " + "; ".join(f"{c}: {why}" for c, why in skipped.items()),
             )
         return Dataset(
+            source=name,
             target=target,
             positive=positive,
             y=y,
@@ -194,7 +191,8 @@ def _outcome(
 
 
 def _check_ids(name: str, table: pa.Table, id_column: str) -> None:
-    ids = _normalized(table[id_column])
+    # Ids compare as the scorer compares them: exact text, case included.
+    ids = pc.utf8_trim(pc.cast(table[id_column], pa.string()), characters=STRIP_CHARS)
     empty = pc.or_(pc.is_null(ids), pc.equal(ids, ""))
     if pc.any(empty).as_py():
         row = table[ROW][pc.index(empty, True).as_py()].as_py()
@@ -202,7 +200,13 @@ def _check_ids(name: str, table: pa.Table, id_column: str) -> None:
     if pc.count_distinct(ids).as_py() != len(ids):
         counts = pc.value_counts(ids)
         dupe = next(c["values"] for c in counts.to_pylist() if c["counts"] > 1)
-        raise DataError(name, f"duplicate lead id {dupe!r}", column=id_column)
+        rows = pc.filter(table[ROW], pc.equal(ids, dupe)).to_pylist()
+        raise DataError(
+            name,
+            f"duplicate lead id {dupe!r} (also in row {rows[0]})",
+            row=rows[1],
+            column=id_column,
+        )
 
 
 def _normalized(arr: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -331,8 +335,3 @@ def _event_counts(
         if np.count_nonzero(values) >= 10:
             features.append(Feature(f"{column} events", "count", values, event=column))
     return features, as_of
-
-
-def _list(columns: list[str], limit: int = 12) -> str:
-    shown = ", ".join(columns[:limit])
-    return shown + (f", ... ({len(columns)} in all)" if len(columns) > limit else "")

@@ -10,7 +10,6 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from leadscore.learn import Learned
-from leadscore.learn.analysis import iv_strength
 from leadscore.learn.scorecard import PDO
 from leadscore.timeutil import format_epoch
 
@@ -192,6 +191,3 @@ def _dump(doc: CommentedMap) -> str:
     out = io.StringIO()
     yaml.dump(doc, out)
     return out.getvalue()
-
-
-__all__ = ["iv_strength", "model_yaml"]
