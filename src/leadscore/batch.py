@@ -138,18 +138,16 @@ def prepare(
     return Inputs(leads, events, id_column)
 
 
-def score_to_file(
+def score_inputs(
     engine: IbisEngine,
     model: ScoringModel,
     inputs: Inputs,
-    out: Path,
     *,
     as_of: float,
-    accounts_out: Path | None = None,
     progress: Progress | None = None,
     predictive_file: Path | None = None,
-) -> ScoreRun:
-    """Score and write OUT (and the accounts file); nothing is left half-written."""
+) -> tuple[ir.Table, ScoreRun]:
+    """Score prepared inputs into a materialized table (one row per lead), with warnings."""
     run = ScoreRun()
     query = compile_model(
         model,
@@ -182,6 +180,24 @@ def score_to_file(
             )
         scores = _predictive(engine, model, inputs, scores, as_of, predictive_file, progress)
     run.leads = int(engine.scalar(scores.count()))
+    return scores, run
+
+
+def score_to_file(
+    engine: IbisEngine,
+    model: ScoringModel,
+    inputs: Inputs,
+    out: Path,
+    *,
+    as_of: float,
+    accounts_out: Path | None = None,
+    progress: Progress | None = None,
+    predictive_file: Path | None = None,
+) -> ScoreRun:
+    """Score and write OUT (and the accounts file); nothing is left half-written."""
+    scores, run = score_inputs(
+        engine, model, inputs, as_of=as_of, progress=progress, predictive_file=predictive_file
+    )
     with _atomic(out) as tmp:
         engine.write(
             scores.order_by([scores.score.desc(), scores.lead_id]), tmp, _phase(progress, "writing")
@@ -226,18 +242,9 @@ def score_tables(
         events_name="events",
         id_column=id_column,
     )
-    query = compile_model(
-        model,
-        inputs.leads,
-        inputs.events,
-        as_of=to_epoch(as_of),
-        id_column=inputs.id_column,
-        dialect=dialect_for(engine.dialect),
+    scores, _ = score_inputs(
+        engine, model, inputs, as_of=to_epoch(as_of), predictive_file=predictive_file
     )
-    totals = engine.materialize(query.event_totals) if query.event_totals is not None else None
-    scores = engine.materialize(query.scores(totals, engine.checkpoint))
-    if model.predictive is not None:
-        scores = _predictive(engine, model, inputs, scores, to_epoch(as_of), predictive_file, None)
     accounts = None
     if model.accounts is not None:
         accounts = engine.to_arrow(account_scores(model, inputs.leads, scores, inputs.id_column))
@@ -302,6 +309,7 @@ __all__ = [
     "Scored",
     "check_output",
     "prepare",
+    "score_inputs",
     "score_tables",
     "score_to_file",
 ]

@@ -351,6 +351,126 @@ def learn(
 
 
 @app.command()
+def review(
+    model: ModelArg,
+    leads: Annotated[
+        Path, typer.Argument(help="Leads with their outcome: .csv, .parquet or .jsonl.")
+    ],
+    target: Annotated[str, typer.Option("--target", help="The outcome column (converted or not).")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="The report to write (.html, self-contained).")
+    ],
+    metrics: Annotated[
+        Path | None, typer.Option("--json", help="Also write every number as JSON here.")
+    ] = None,
+    events: Annotated[
+        Path | None, typer.Option("--events", help="Their events: .csv, .parquet or .jsonl.")
+    ] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option("--compare", help="A challenger model, scored on the same leads."),
+    ] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option("--reference", help="Leads of an earlier period, to measure drift (PSI)."),
+    ] = None,
+    reference_events: Annotated[
+        Path | None,
+        typer.Option(
+            "--reference-events", help="Events of the reference leads (default --events)."
+        ),
+    ] = None,
+    outcomes: Annotated[
+        Path | None,
+        typer.Option("--outcomes", help="Outcomes in their own file (id and target columns)."),
+    ] = None,
+    positive: Annotated[
+        str | None, typer.Option("--positive", help="The target value that means converted.")
+    ] = None,
+    id_column: Annotated[
+        str | None, typer.Option("--id", help="Id column of the leads (default: the model's id).")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Score as of this time (default: the latest event)."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Measure a model on real outcomes; compare it with a challenger; write an HTML report."""
+    from leadscore.review import Request
+    from leadscore.review import review as run_review
+    from leadscore.review.report import check_outputs, write_review
+    from leadscore.timeutil import to_epoch
+
+    check_outputs(output, metrics)
+    try:
+        as_of_epoch = to_epoch(as_of) if as_of is not None else None
+    except ValueError:
+        raise UsageError(
+            f"--as-of {as_of!r} is not a time; use ISO 8601 or epoch seconds"
+        ) from None
+    started = time.perf_counter()
+    request = Request(
+        model=model,
+        leads=leads,
+        target=target,
+        events=events,
+        outcomes=outcomes,
+        positive=positive,
+        id_column=id_column,
+        as_of=as_of_epoch,
+        compare=compare,
+        reference=reference,
+        reference_events=reference_events,
+    )
+    with _progress(not quiet) as progress:
+        result = run_review(request, progress=progress)
+    with err.status("writing the report"):
+        write_review(result, output, metrics)
+    for warning in result["warnings"]:
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    _print_review(result)
+    elapsed = time.perf_counter() - started
+    written = ", ".join(str(p) for p in (output, metrics) if p is not None)
+    err.print(f"reviewed in {elapsed:.1f}s -> {written}", highlight=False)
+
+
+def _print_review(r: dict) -> None:
+    """The headline numbers, for the terminal."""
+    p = r["performance"]
+    out.print(
+        f"{r['model']['name']} v{r['model']['version']} on {p['leads']:,} leads "
+        f"({p['converted']:,} converted, {p['conversion_rate']:.1%}): "
+        f"ROC AUC {p['score']['roc_auc']:.3f}, PR AUC {p['score']['pr_auc']:.3f}, "
+        f"KS {p['score']['ks']:.3f}, top decile lift {p['gain']['deciles'][0]['lift']:.2f}",
+        highlight=False,
+    )
+    mql = p["mql"]["model"]
+    if mql is not None:
+        precision = "n/a" if mql["precision"] is None else f"{mql['precision']:.1%}"
+        out.print(
+            f"MQL at {mql['threshold']:g}: {mql['volume']:,} leads ({mql['share']:.1%}), "
+            f"precision {precision}, recall {mql['recall']:.1%}",
+            highlight=False,
+        )
+    if p["calibration"] is not None:
+        out.print(f"Brier score {p['calibration']['brier']:.4f}", highlight=False)
+    revisit = r["rules"]["to_revisit"]
+    if revisit:
+        out.print(f"rules to revisit: {', '.join(revisit)}", highlight=False)
+    if r["drift"] is not None:
+        d = r["drift"]
+        moved = [a["attribute"] for a in d["attributes"] if a["level"] != "stable"]
+        out.print(
+            f"drift: score PSI {d['score']['psi']:.3f} ({d['score']['level']})"
+            + (f"; attributes that moved: {', '.join(moved)}" if moved else ""),
+            highlight=False,
+        )
+    if r["comparison"] is not None:
+        out.print(f"verdict: {r['comparison']['verdict']}", highlight=False)
+
+
+@app.command()
 def generate(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the two files.")],
     n_leads: Annotated[int, typer.Option("--leads", min=1, help="How many leads.")],

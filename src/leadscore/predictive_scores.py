@@ -13,8 +13,9 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from leadscore.columns import read_numeric, read_text
 from leadscore.engines.base import IbisEngine
-from leadscore.learn.data import Feature, read_numeric, read_text
+from leadscore.learn.data import Feature
 from leadscore.learn.predictive import predict
 from leadscore.learn.thresholds import Logistic
 from leadscore.spec.schema import ScoringModel

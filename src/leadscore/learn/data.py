@@ -17,14 +17,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from leadscore.batch import _list as _list
+from leadscore.columns import read_numeric, read_outcome, read_text
 from leadscore.engines import DuckDBEngine
 from leadscore.engines.canonical import ROW, key_form
 from leadscore.errors import DataError, UsageError
-from leadscore.values import NUMBER_PATTERN, STRIP_CHARS, normalize_text, parse_number
+from leadscore.values import NUMBER_PATTERN, STRIP_CHARS, normalize_text
 
 # Placeholders read as missing in every attribute; --missing adds more (sentinels like 999).
 DEFAULT_MISSING = ("", "select", "unknown", "n/a", "null")
-BINARY_TARGETS = ({"0", "1"}, {"false", "true"}, {"no", "yes"})
 MIN_CONVERTERS = 30
 _DATE_PATTERN = (
     r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?\s*$"
@@ -105,7 +105,7 @@ def load_dataset(
                 f"--events needs the leads' id column: {name} has no lead_id; name it with --id"
             )
         missing_set = frozenset(normalize_text(v) for v in (*DEFAULT_MISSING, *missing))
-        y, positive = _outcome(name, table, target, positive, table[ROW])
+        y, positive = read_outcome(name, table[target], target, positive, table[ROW])
         if y.sum() < min_converters or (y.size - y.sum()) < min_converters:
             few = "converters" if y.sum() < min_converters else "leads that did not convert"
             raise DataError(
@@ -155,41 +155,6 @@ def load_dataset(
         engine.close()
 
 
-def _outcome(
-    name: str, table: pa.Table, target: str, positive: str | None, rows: pa.ChunkedArray
-) -> tuple[np.ndarray, str]:
-    text = _normalized(table[target])
-    empty = pc.or_(pc.is_null(text), pc.equal(text, ""))
-    if pc.any(empty).as_py():
-        first = pc.index(empty, True).as_py()
-        raise DataError(name, "the outcome is empty", row=rows[first].as_py(), column=target)
-    values = sorted(pc.unique(text).to_pylist())
-    if len(values) != 2:
-        shown = ", ".join(repr(v) for v in values[:6]) + (", ..." if len(values) > 6 else "")
-        raise DataError(
-            name,
-            f"the target has {len(values)} distinct value{'s' * (len(values) != 1)} ({shown}); "
-            "expected two, converted or not",
-            column=target,
-        )
-    if positive is not None:
-        positive = normalize_text(positive)
-        if positive not in values:
-            raise UsageError(
-                f"--positive {positive!r} is not a value of {target!r} "
-                f"({values[0]!r}, {values[1]!r})"
-            )
-    else:
-        known = next((pair for pair in BINARY_TARGETS if set(values) == pair), None)
-        if known is None:
-            raise UsageError(
-                f"the target {target!r} has the values {values[0]!r} and {values[1]!r}; "
-                "say which one means converted with --positive"
-            )
-        positive = sorted(known)[1]
-    return pc.equal(text, positive).to_numpy(zero_copy_only=False).astype(np.int8), positive
-
-
 def _check_ids(name: str, table: pa.Table, id_column: str) -> None:
     # Ids compare as the scorer compares them: exact text, case included.
     ids = pc.utf8_trim(pc.cast(table[id_column], pa.string()), characters=STRIP_CHARS)
@@ -207,18 +172,6 @@ def _check_ids(name: str, table: pa.Table, id_column: str) -> None:
             row=rows[1],
             column=id_column,
         )
-
-
-def _normalized(arr: pa.ChunkedArray) -> pa.ChunkedArray:
-    if pa.types.is_boolean(arr.type):
-        return pc.if_else(arr, "true", "false")
-    if pa.types.is_floating(arr.type):
-        integral = pc.equal(arr, pc.floor(arr))
-        as_int = pc.cast(pc.if_else(integral, arr, None), pa.int64(), safe=False)
-        arr = pc.if_else(integral, pc.cast(as_int, pa.string()), pc.cast(arr, pa.string()))
-    elif not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
-        arr = pc.cast(arr, pa.string())
-    return pc.utf8_lower(pc.utf8_trim(arr, characters=STRIP_CHARS))
 
 
 def _feature(column: str, arr: pa.ChunkedArray, missing: frozenset[str]) -> Feature | str:
@@ -241,34 +194,6 @@ def _feature(column: str, arr: pa.ChunkedArray, missing: frozenset[str]) -> Feat
     if len(arr) >= 20 and distinct >= _ID_LIKE_SHARE * len(present):
         return f"looks like an id or free text: {distinct:,} distinct values in {len(arr):,} leads"
     return Feature(column, "categorical", text, _spellings(arr, pa.array(text, pa.string())))
-
-
-def read_numeric(arr: pa.ChunkedArray | pa.Array, missing: frozenset[str]) -> np.ndarray:
-    """Numbers as the scorer reads them; NaN for missing values and for non-numbers."""
-    kind = arr.type
-    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        values = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False).astype(float)
-        sentinels = [x for x in (parse_number(m) for m in missing if m) if x is not None]
-        if sentinels:
-            values[np.isin(values, sentinels)] = np.nan
-        return values
-    text = _normalized(arr)
-    usable = pc.and_(
-        pc.invert(pc.is_in(text, pa.array(sorted(missing)))),
-        pc.match_substring_regex(arr, NUMBER_PATTERN),
-    )
-    usable = pc.fill_null(usable, False)
-    out = np.full(len(arr), np.nan)
-    mask = usable.to_numpy(zero_copy_only=False)
-    out[mask] = pc.cast(pc.filter(text, usable), pa.float64()).to_numpy(zero_copy_only=False)
-    return out
-
-
-def read_text(arr: pa.ChunkedArray | pa.Array, missing: frozenset[str]) -> np.ndarray:
-    """Normalized text as the scorer compares it; None for missing values."""
-    text = _normalized(arr)
-    kept = pc.if_else(pc.is_in(text, pa.array(sorted(missing))), None, text)
-    return np.asarray(kept.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def _numeric_or_reason(values: np.ndarray) -> Feature | str:

@@ -1,0 +1,311 @@
+"""The leads of a review: scored by each model, joined to their outcomes, as arrays.
+
+Scoring runs on DuckDB through the batch engine (the same compiled model as
+`leadscore score`); the rest of the review works on the arrays read here. Lead ids
+are matched as text, exactly (case included), as `score` matches them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import duckdb
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from scipy import sparse
+
+from leadscore.batch import Inputs, _list, prepare, score_inputs
+from leadscore.columns import read_outcome
+from leadscore.engines import DuckDBEngine
+from leadscore.engines.canonical import first_duplicate_id, first_missing_id, text_form
+from leadscore.errors import DataError
+from leadscore.spec.load import predictive_path
+from leadscore.spec.schema import ScoringModel
+
+Progress = Callable[[str, float], None]
+_REASONS_TYPE = '[{"rule": "VARCHAR", "points": "DOUBLE"}]'
+
+
+@dataclass
+class ModelScores:
+    """One model's scores of a population, row for row with `Population.ids`."""
+
+    path: Path
+    model: ScoringModel
+    score: np.ndarray
+    grade: np.ndarray  # text, object array
+    label: np.ndarray  # text or None
+    mql: np.ndarray  # bool
+    probability: np.ndarray  # NaN where the model gives none
+    reasons: np.ndarray  # the JSON reasons, as written by `score`
+    contributions: sparse.csr_matrix  # lead x rule (model.rule_names order)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"{self.model.model} v{self.model.version}"
+
+    @property
+    def has_probability(self) -> bool:
+        return bool(np.isfinite(self.probability).any())
+
+    def take(self, rows: np.ndarray) -> ModelScores:
+        return replace(
+            self,
+            score=self.score[rows],
+            grade=self.grade[rows],
+            label=self.label[rows],
+            mql=self.mql[rows],
+            probability=self.probability[rows],
+            reasons=self.reasons[rows],
+            contributions=self.contributions[rows],
+        )
+
+
+@dataclass
+class Population:
+    """Scored leads of one file: the current period, or the reference period."""
+
+    source: str
+    as_of: float
+    ids: np.ndarray  # text
+    y: np.ndarray  # 1 converted, 0 not, -1 no outcome (or no target)
+    attributes: dict[str, np.ndarray]  # the fit rules' columns, as text (None = null)
+    scores: list[ModelScores]
+
+    @property
+    def labelled(self) -> Population:
+        """Only the leads with an outcome."""
+        rows = np.flatnonzero(self.y >= 0)
+        return Population(
+            self.source,
+            self.as_of,
+            self.ids[rows],
+            self.y[rows],
+            {k: v[rows] for k, v in self.attributes.items()},
+            [s.take(rows) for s in self.scores],
+        )
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    target: str
+    positive: str | None = None
+    file: Path | None = None  # default: the target column of the leads file
+
+
+def load_population(
+    engine: DuckDBEngine,
+    models: list[tuple[Path, ScoringModel]],
+    leads: Path,
+    events: Path | None,
+    *,
+    id_column: str | None,
+    as_of: float | None,
+    outcomes: Outcomes | None,
+    progress: Progress | None = None,
+) -> tuple[Population, str | None]:
+    """Score `leads` with every model; with `outcomes`, join them (returns the positive value)."""
+    raw = engine.open(leads)
+    raw_events = engine.open(events) if events is not None else None
+    inputs = [
+        prepare(
+            engine,
+            model,
+            raw,
+            raw_events,
+            leads_name=str(leads),
+            events_name=str(events) if events is not None else None,
+            id_column=id_column,
+        )
+        for _, model in models
+    ]
+    if as_of is None:
+        as_of = latest_event(engine, inputs[0])
+    table = inputs[0].leads
+    key = inputs[0].id_column
+    champion = models[0][1]
+    fit_columns = sorted(
+        {c for c in inputs[0].leads.columns if c != key} & set(fit_attributes(champion))
+    )
+    base = table.select(_ls_id=text_form(table[key]), **{c: table[c] for c in fit_columns})
+    warnings: list[list[str]] = []
+    for k, ((path, model), prepared) in enumerate(zip(models, inputs, strict=True)):
+        scores, run = score_inputs(
+            engine,
+            model,
+            prepared,
+            as_of=as_of,
+            progress=_prefixed(progress, k, len(models)),
+            predictive_file=predictive_path(path, model),
+        )
+        warnings.append(run.warnings)
+        columns = ("score", "grade", "label", "mql", "probability", "reasons")
+        picked = scores.select(
+            _ls_id=text_form(scores.lead_id), **{f"_m{k}_{c}": scores[c] for c in columns}
+        )
+        base = base.join(picked, "_ls_id")
+    positive = None
+    if outcomes is not None:
+        base = _with_outcome(engine, base, raw, leads, outcomes, key)
+    fetched = engine.to_arrow(base.order_by("_ls_id"))
+    ids = np.asarray(fetched["_ls_id"].to_pylist(), dtype=object)
+    y = np.full(len(ids), -1, dtype=np.int8)
+    if outcomes is not None:
+        name = str(outcomes.file or leads)
+        found = pc.invert(pc.is_null(fetched["_ls_found"]))
+        if not pc.any(found).as_py():
+            raise DataError(
+                name,
+                f"no lead in common with {leads}: no id of column {key!r} is in both files",
+                column=key,
+            )
+        y, positive = read_outcome(
+            name,
+            fetched["_ls_target"],
+            outcomes.target,
+            outcomes.positive,
+            fetched["_ls_id"],
+            allow_missing=True,
+        )
+    scored = [
+        _model_scores(path, model, fetched, k, warnings[k])
+        for k, (path, model) in enumerate(models)
+    ]
+    attributes = {c: np.asarray(fetched[c].to_pylist(), dtype=object) for c in fit_columns}
+    return Population(str(leads), as_of, ids, y, attributes, scored), positive
+
+
+def latest_event(engine: DuckDBEngine, inputs: Inputs) -> float:
+    """The time of the latest event of these leads: what a review scores as of, by default.
+
+    Scoring historical leads as of today would decay every event they had; as of their
+    latest event, the scores are those the model gave when the data ended.
+    """
+    from leadscore.timeutil import parse_as_of
+
+    if inputs.events is None:
+        return parse_as_of(None)
+    ev = inputs.events
+    known = inputs.leads[inputs.id_column]
+    latest = engine.scalar(ev.filter(ev.lead_id.isin(known)).ts.max())
+    return float(latest) if latest is not None else parse_as_of(None)
+
+
+def fit_attributes(model: ScoringModel) -> list[str]:
+    """The lead columns the fit rules read, in rule order."""
+    from leadscore.spec.conditions import columns_of
+
+    seen: dict[str, None] = {}
+    for rule in model.fit.rules:
+        for column in sorted(columns_of(rule.condition)):
+            seen.setdefault(column)
+    return list(seen)
+
+
+def _with_outcome(
+    engine: DuckDBEngine,
+    base: ir.Table,
+    leads_raw: ir.Table,
+    leads: Path,
+    outcomes: Outcomes,
+    key: str,
+) -> ir.Table:
+    raw = leads_raw if outcomes.file is None else engine.open(outcomes.file)
+    name = str(outcomes.file or leads)
+    columns = engine.columns(raw)
+    if outcomes.target not in columns:
+        raise DataError(
+            name,
+            f"no target column {outcomes.target!r} (columns: {_list(columns)})",
+            column=outcomes.target,
+        )
+    if outcomes.file is not None:
+        if key not in columns:
+            raise DataError(name, f"no id column {key!r} (columns: {_list(columns)})", column=key)
+        for row in engine.fetch(first_missing_id(raw, key)):
+            raise DataError(
+                name, "the lead id is empty", row=engine.row_number(raw, row["row"]), column=key
+            )
+        dupes = engine.fetch(first_duplicate_id(raw, key))
+        if dupes:
+            raise DataError(
+                name,
+                f"duplicate lead id {dupes[0]['key']!r} "
+                f"(also in row {engine.row_number(raw, dupes[0]['row'])}): "
+                "one outcome per lead",
+                row=engine.row_number(raw, dupes[-1]["row"]),
+                column=key,
+            )
+    known = raw.select(
+        _ls_oid=text_form(raw[key]),
+        _ls_target=text_form(raw[outcomes.target]),
+        _ls_found=ibis.literal(True),
+    )
+    joined = base.left_join(known, base._ls_id == known._ls_oid)
+    return joined.drop("_ls_oid")
+
+
+def _model_scores(
+    path: Path, model: ScoringModel, fetched: pa.Table, k: int, warnings: list[str]
+) -> ModelScores:
+    def column(name: str) -> pa.ChunkedArray:
+        return fetched[f"_m{k}_{name}"]
+
+    probability = pc.fill_null(pc.cast(column("probability"), pa.float64()), np.nan)
+    reasons = column("reasons")
+    return ModelScores(
+        path=path,
+        model=model,
+        score=column("score").to_numpy().astype(float),
+        grade=np.asarray(column("grade").to_pylist(), dtype=object),
+        label=np.asarray(column("label").to_pylist(), dtype=object),
+        mql=pc.fill_null(column("mql"), False).to_numpy(zero_copy_only=False).astype(bool),
+        probability=probability.to_numpy().astype(float),
+        reasons=np.asarray(reasons.to_pylist(), dtype=object),
+        contributions=contributions(reasons, model.rule_names),
+        warnings=warnings,
+    )
+
+
+def contributions(reasons: pa.ChunkedArray, rules: list[str]) -> sparse.csr_matrix:
+    """Each lead's points from each rule, from the reasons JSON (unnested by DuckDB)."""
+    n = len(reasons)
+    table = pa.table({"i": pa.array(np.arange(n, dtype=np.int64)), "r": reasons})
+    con = duckdb.connect()
+    try:
+        con.register("reasons", table)
+        long = con.execute(
+            "SELECT i, x.rule AS rule, x.points AS points FROM ("
+            f"SELECT i, unnest(from_json(r, '{_REASONS_TYPE}')) AS x FROM reasons)"
+        ).arrow()
+    finally:
+        con.close()
+    long = long.read_all() if hasattr(long, "read_all") else long
+    index = pc.index_in(long["rule"], value_set=pa.array(rules, pa.string()))
+    keep = pc.invert(pc.is_null(index))
+    rows = pc.filter(long["i"], keep).to_numpy()
+    cols = pc.filter(index, keep).to_numpy()
+    points = pc.filter(long["points"], keep).to_numpy()
+    return sparse.csr_matrix((points, (rows, cols)), shape=(n, len(rules)))
+
+
+def top_reasons(reasons_json: str | None, k: int = 3) -> list[dict]:
+    if not reasons_json:
+        return []
+    return [{"rule": r["rule"], "points": round(r["points"], 2)} for r in json.loads(reasons_json)][
+        :k
+    ]
+
+
+def _prefixed(progress: Progress | None, k: int, n: int) -> Progress | None:
+    if progress is None or n == 1:
+        return progress
+    who = "champion" if k == 0 else "challenger"
+    return lambda phase, done: progress(f"{who}: {phase}", done)

@@ -1,0 +1,165 @@
+"""Write the review: one self-contained HTML file (Plotly inlined) and the JSON.
+
+The page fetches nothing: plotly.js is inlined once, each chart is a JSON figure
+drawn by it. Both files are written beside their targets and moved into place
+together, after everything is computed, so a failed review leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import plotly.io as pio
+from jinja2 import Environment, StrictUndefined, select_autoescape
+from plotly.offline import get_plotlyjs
+
+from leadscore.errors import UsageError
+from leadscore.review import charts
+
+
+def check_outputs(report: Path, metrics: Path | None) -> None:
+    if report.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"{report}: the report must end in .html")
+    if metrics is not None and metrics.suffix.lower() != ".json":
+        raise UsageError(f"--json {metrics}: the metrics file must end in .json")
+    for path in (report, metrics):
+        if path is not None and not path.parent.exists():
+            raise UsageError(f"{path}: folder {path.parent} does not exist")
+
+
+def to_json(review: dict) -> str:
+    return json.dumps(review, indent=2, default=_plain, allow_nan=False) + "\n"
+
+
+def figures(review: dict) -> list[tuple[str, str, object]]:
+    """(section, name, figure) of every chart the review has data for."""
+    perf = review["performance"]
+    comparison = review["comparison"]
+    out: list[tuple[str, str, object]] = [
+        (
+            "performance",
+            "gain",
+            charts.gain_curve(perf, comparison["challenger"] if comparison else None),
+        ),
+        ("performance", "lift", charts.lift_by_decile(perf)),
+        ("performance", "distribution", charts.score_distribution(perf)),
+        (
+            "conversion",
+            "bands",
+            charts.conversion_by(
+                perf["score_bands"], "Conversion by score band", perf["conversion_rate"], "score"
+            ),
+        ),
+    ]
+    if perf["grades"]:
+        out.append(
+            (
+                "conversion",
+                "grades",
+                charts.conversion_by(
+                    perf["grades"], "Conversion by grade", perf["conversion_rate"], "grade"
+                ),
+            )
+        )
+    if perf["labels"]:
+        out.append(
+            (
+                "conversion",
+                "labels",
+                charts.conversion_by(
+                    perf["labels"], "Conversion by label", perf["conversion_rate"], "label"
+                ),
+            )
+        )
+    if perf["calibration"] is not None:
+        out.append(("calibration", "calibration", charts.calibration(perf["calibration"])))
+    out.append(("mql", "mql", charts.mql_trade_off(perf["mql"])))
+    if any(r["lift"] for r in review["rules"]["rules"]):
+        out.append(("rules", "rules", charts.rule_lift(review["rules"])))
+    if review["drift"] is not None:
+        out.append(("drift", "psi", charts.drift_psi(review["drift"])))
+        out.append(("drift", "drift-scores", charts.drift_scores(review["drift"])))
+    if comparison is not None:
+        out.append(("comparison", "comparison", charts.comparison(comparison)))
+    return out
+
+
+def render_html(review: dict) -> str:
+    env = Environment(autoescape=select_autoescape(default=True), undefined=StrictUndefined)
+    env.filters.update(pct=_pct, num=_num, pts=_pts, signed=_signed)
+    template = env.from_string(
+        resources.files("leadscore.review").joinpath("report.html.j2").read_text()
+    )
+    plots: dict[str, dict[str, str]] = {}
+    for section, name, fig in figures(review):
+        plots.setdefault(section, {})[name] = _figure_json(fig)
+    return template.render(r=review, plots=plots, plotly_js=_script(get_plotlyjs()))
+
+
+def write_review(review: dict, report: Path, metrics: Path | None) -> None:
+    """Write the report (and the JSON); both or neither."""
+    html = render_html(review)
+    payload = to_json(review) if metrics is not None else None
+    written: list[tuple[Path, Path]] = []
+    try:
+        for path, text in ((report, html), (metrics, payload)):
+            if path is None or text is None:
+                continue
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            written.append((tmp, path))
+            tmp.write_text(text, encoding="utf-8")
+        for tmp, path in written:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in written:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+def _figure_json(fig) -> str:
+    # Rule and attribute names come from users: keep "</script>" out of the page.
+    return _script(pio.to_json(fig, validate=False, remove_uids=True))
+
+
+def _script(text: str) -> str:
+    return text.replace("</", "<\\/")
+
+
+def _plain(value):
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if not math.isfinite(value) else float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _pct(x: float | None, digits: int = 1) -> str:
+    return "–" if x is None else f"{x:.{digits}%}"
+
+
+def _num(x: float | None, digits: int = 3) -> str:
+    if x is None:
+        return "–"
+    if float(x).is_integer() and abs(x) >= 1:
+        return f"{int(x):,}"
+    return f"{x:,.{digits}f}"
+
+
+def _pts(x: float | None) -> str:
+    return "–" if x is None else f"{x:g}"
+
+
+def _signed(x: float | None, digits: int = 0) -> str:
+    return "–" if x is None else f"{x:+,.{digits}f}"
