@@ -122,8 +122,11 @@ def verdict(c: dict) -> str:
     came, went = c["become_mql"], c["stop_being_mql"]
     auc = c["auc_difference"]
     significant = auc["low"] > 0 or auc["high"] < 0
+    same = auc["difference"] == 0 and auc["low"] == auc["high"]
     ranks = (
-        f"ranks {'better' if auc['difference'] > 0 else 'worse'} "
+        "ranks the leads in the same order"
+        if same
+        else f"ranks {'better' if auc['difference'] > 0 else 'worse'} "
         f"(AUC {auc['challenger_auc']:.3f} against {auc['champion_auc']:.3f})"
         if significant
         else f"ranks as well (AUC {auc['challenger_auc']:.3f} against "
@@ -136,7 +139,17 @@ def verdict(c: dict) -> str:
     volume = f"{b['volume'] - a['volume']:+,} MQLs ({a['volume']:,} to {b['volume']:,})"
     caught = f"{b['converted'] - a['converted']:+,} converted"
     rates = f"MQL conversion {_pct(a['precision'])} to {_pct(b['precision'])}"
-    facts = f"{volume}, {caught}, {rates}; the challenger {ranks}"
+    moves = []
+    if came["leads"]:
+        moves.append(
+            f"the {came['leads']:,} new MQLs convert at {_pct(came['converted'] / came['leads'])}"
+        )
+    if went["leads"]:
+        moves.append(
+            f"the {went['leads']:,} dropped ones at {_pct(went['converted'] / went['leads'])}"
+        )
+    facts = f"{volume}, {caught}, {rates}" + (f" ({', '.join(moves)})" if moves else "")
+    facts += f"; the challenger {ranks}"
     if dr >= -TOLERANCE and dp >= -TOLERANCE and (dr > TOLERANCE or dp > TOLERANCE):
         return f"Roll out the challenger: {facts}."
     if dr <= TOLERANCE and dp <= TOLERANCE and (dr < -TOLERANCE or dp < -TOLERANCE):

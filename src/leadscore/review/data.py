@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
-import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
@@ -23,7 +22,7 @@ from scipy import sparse
 from leadscore.batch import Inputs, _list, prepare, score_inputs
 from leadscore.columns import read_outcome
 from leadscore.engines import DuckDBEngine
-from leadscore.engines.canonical import first_duplicate_id, first_missing_id, text_form
+from leadscore.engines.canonical import ROW, first_duplicate_id, first_missing_id, text_form
 from leadscore.errors import DataError
 from leadscore.spec.load import predictive_path
 from leadscore.spec.schema import ScoringModel
@@ -135,6 +134,10 @@ def load_population(
         {c for c in inputs[0].leads.columns if c != key} & set(fit_attributes(champion))
     )
     base = table.select(_ls_id=text_form(table[key]), **{c: table[c] for c in fit_columns})
+    positive = None
+    if outcomes is not None:  # checked before scoring, which can take a while
+        known, positive = _outcomes(engine, raw, leads, outcomes, key)
+        base = base.left_join(known, base._ls_id == known._ls_oid).drop("_ls_oid")
     warnings: list[list[str]] = []
     for k, ((path, model), prepared) in enumerate(zip(models, inputs, strict=True)):
         scores, run = score_inputs(
@@ -151,29 +154,11 @@ def load_population(
             _ls_id=text_form(scores.lead_id), **{f"_m{k}_{c}": scores[c] for c in columns}
         )
         base = base.join(picked, "_ls_id")
-    positive = None
-    if outcomes is not None:
-        base = _with_outcome(engine, base, raw, leads, outcomes, key)
     fetched = engine.to_arrow(base.order_by("_ls_id"))
     ids = np.asarray(fetched["_ls_id"].to_pylist(), dtype=object)
     y = np.full(len(ids), -1, dtype=np.int8)
     if outcomes is not None:
-        name = str(outcomes.file or leads)
-        found = pc.invert(pc.is_null(fetched["_ls_found"]))
-        if not pc.any(found).as_py():
-            raise DataError(
-                name,
-                f"no lead in common with {leads}: no id of column {key!r} is in both files",
-                column=key,
-            )
-        y, positive = read_outcome(
-            name,
-            fetched["_ls_target"],
-            outcomes.target,
-            outcomes.positive,
-            fetched["_ls_id"],
-            allow_missing=True,
-        )
+        y = pc.fill_null(fetched["_ls_y"], -1).to_numpy().astype(np.int8)
     scored = [
         _model_scores(path, model, fetched, k, warnings[k])
         for k, (path, model) in enumerate(models)
@@ -209,14 +194,14 @@ def fit_attributes(model: ScoringModel) -> list[str]:
     return list(seen)
 
 
-def _with_outcome(
+def _outcomes(
     engine: DuckDBEngine,
-    base: ir.Table,
     leads_raw: ir.Table,
     leads: Path,
     outcomes: Outcomes,
     key: str,
-) -> ir.Table:
+) -> tuple[ir.Table, str]:
+    """Each lead's outcome (`_ls_oid`, `_ls_y`: 1, 0 or -1 when empty), checked."""
     raw = leads_raw if outcomes.file is None else engine.open(outcomes.file)
     name = str(outcomes.file or leads)
     columns = engine.columns(raw)
@@ -238,18 +223,32 @@ def _with_outcome(
             raise DataError(
                 name,
                 f"duplicate lead id {dupes[0]['key']!r} "
-                f"(also in row {engine.row_number(raw, dupes[0]['row'])}): "
-                "one outcome per lead",
+                f"(also in row {engine.row_number(raw, dupes[0]['row'])}): one outcome per lead",
                 row=engine.row_number(raw, dupes[-1]["row"]),
                 column=key,
             )
-    known = raw.select(
-        _ls_oid=text_form(raw[key]),
-        _ls_target=text_form(raw[outcomes.target]),
-        _ls_found=ibis.literal(True),
+        ids = raw.select(_ls_oid=text_form(raw[key]))
+        lead_ids = leads_raw.select(_ls_id=text_form(leads_raw[key]))
+        if not engine.scalar(ids.semi_join(lead_ids, ids._ls_oid == lead_ids._ls_id).count()):
+            raise DataError(
+                name,
+                f"no lead in common with {leads}: no {key!r} of one file is in the other "
+                "(ids are compared exactly, case included)",
+                column=key,
+            )
+    fetched = engine.to_arrow(
+        raw.select(_ls_oid=text_form(raw[key]), _ls_target=raw[outcomes.target], row=raw[ROW])
     )
-    joined = base.left_join(known, base._ls_id == known._ls_oid)
-    return joined.drop("_ls_oid")
+    y, positive = read_outcome(
+        name,
+        fetched["_ls_target"],
+        outcomes.target,
+        outcomes.positive,
+        fetched["row"],
+        allow_missing=True,
+    )
+    known = pa.table({"_ls_oid": fetched["_ls_oid"], "_ls_y": pa.array(y, pa.int8())})
+    return engine.from_arrow(known).drop(ROW), positive
 
 
 def _model_scores(

@@ -92,7 +92,7 @@ def figures(review: dict) -> list[tuple[str, str, object]]:
 
 def render_html(review: dict) -> str:
     env = Environment(autoescape=select_autoescape(default=True), undefined=StrictUndefined)
-    env.filters.update(pct=_pct, num=_num, pts=_pts, signed=_signed)
+    env.filters.update(pct=_pct, num=_num, pts=_pts, signed=_signed, score=_score)
     template = env.from_string(
         resources.files("leadscore.review").joinpath("report.html.j2").read_text()
     )
@@ -152,13 +152,18 @@ def _pct(x: float | None, digits: int = 1) -> str:
 def _num(x: float | None, digits: int = 3) -> str:
     if x is None:
         return "–"
-    if float(x).is_integer() and abs(x) >= 1:
+    if float(x).is_integer() and (abs(x) >= 1 or x == 0):
         return f"{int(x):,}"
     return f"{x:,.{digits}f}"
 
 
 def _pts(x: float | None) -> str:
     return "–" if x is None else f"{x:g}"
+
+
+def _score(x: float | None) -> str:
+    """A lead's score as `score` writes it, to one decimal (decay makes long fractions)."""
+    return "–" if x is None else f"{x:,.1f}"
 
 
 def _signed(x: float | None, digits: int = 0) -> str:
