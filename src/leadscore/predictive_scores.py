@@ -17,7 +17,7 @@ from leadscore.columns import read_numeric, read_text
 from leadscore.engines.base import IbisEngine
 from leadscore.learn.data import Feature
 from leadscore.learn.predictive import predict
-from leadscore.learn.thresholds import Logistic
+from leadscore.logistic import Logistic
 from leadscore.spec.schema import ScoringModel
 
 FACTORS = "factors"

@@ -18,16 +18,15 @@ from leadscore.learn.scorecard import Scorecard, fit_scorecard
 from leadscore.learn.thresholds import (
     GRADE_SHARES,
     LABEL_SHARES,
-    Logistic,
     TradeOff,
     candidate_thresholds,
     capacity_threshold,
     cross_fitted,
-    fit_logistic,
     minimums,
     recall_threshold,
     trade_off,
 )
+from leadscore.logistic import Logistic, fit_logistic
 
 Step = Callable[[str], None]
 

@@ -19,7 +19,8 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
 from leadscore.learn.data import Feature
-from leadscore.learn.thresholds import FOLDS, Logistic, fit_logistic
+from leadscore.learn.thresholds import FOLDS
+from leadscore.logistic import Logistic, fit_logistic
 
 PARAMS = {
     "objective": "binary",

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from leadscore.learn.binning import fit_sample
@@ -28,23 +26,6 @@ def cross_fitted(fit, features: list[Feature], y: np.ndarray, seed: int = 0) -> 
         card = fit([f.take(train) for f in features], y[train])
         out[test] = card.scores([f.take(test) for f in features])
     return out
-
-
-@dataclass(frozen=True)
-class Logistic:
-    slope: float
-    intercept: float
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return 1 / (1 + np.exp(-(self.slope * x + self.intercept)))
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray) -> Logistic:
-    """probability = 1 / (1 + exp(-(slope * x + intercept))), by maximum likelihood."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        lr = LogisticRegression(C=1e6, max_iter=1000).fit(x.reshape(-1, 1), y)
-    return Logistic(float(lr.coef_[0][0]), float(lr.intercept_[0]))
 
 
 def recall_threshold(scores: np.ndarray, y: np.ndarray, recall: float) -> float:

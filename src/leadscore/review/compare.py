@@ -79,12 +79,12 @@ def _examples(
             "champion": {
                 "score": float(champion.score[i]),
                 "grade": champion.grade[i],
-                "reasons": top_reasons(champion.reasons[i]),
+                "reasons": top_reasons(champion.reasons[int(i)].as_py()),
             },
             "challenger": {
                 "score": float(challenger.score[i]),
                 "grade": challenger.grade[i],
-                "reasons": top_reasons(challenger.reasons[i]),
+                "reasons": top_reasons(challenger.reasons[int(i)].as_py()),
             },
         }
         for i in order

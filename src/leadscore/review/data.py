@@ -42,7 +42,9 @@ class ModelScores:
     label: np.ndarray  # text or None
     mql: np.ndarray  # bool
     probability: np.ndarray  # NaN where the model gives none
-    reasons: np.ndarray  # the JSON reasons, as written by `score`
+    # The JSON reasons as `score` writes them; kept in Arrow (a million Python strings
+    # would cost hundreds of megabytes), read only for the few examples shown.
+    reasons: pa.ChunkedArray
     contributions: sparse.csr_matrix  # lead x rule (model.rule_names order)
     warnings: list[str] = field(default_factory=list)
 
@@ -62,7 +64,7 @@ class ModelScores:
             label=self.label[rows],
             mql=self.mql[rows],
             probability=self.probability[rows],
-            reasons=self.reasons[rows],
+            reasons=self.reasons.take(pa.array(rows)),
             contributions=self.contributions[rows],
         )
 
@@ -75,7 +77,7 @@ class Population:
     as_of: float
     ids: np.ndarray  # text
     y: np.ndarray  # 1 converted, 0 not, -1 no outcome (or no target)
-    attributes: dict[str, np.ndarray]  # the fit rules' columns, as text (None = null)
+    attributes: dict[str, pa.ChunkedArray]  # the fit rules' columns, as text
     scores: list[ModelScores]
 
     @property
@@ -87,7 +89,7 @@ class Population:
             self.as_of,
             self.ids[rows],
             self.y[rows],
-            {k: v[rows] for k, v in self.attributes.items()},
+            {k: v.take(pa.array(rows)) for k, v in self.attributes.items()},
             [s.take(rows) for s in self.scores],
         )
 
@@ -163,7 +165,7 @@ def load_population(
         _model_scores(path, model, fetched, k, warnings[k])
         for k, (path, model) in enumerate(models)
     ]
-    attributes = {c: np.asarray(fetched[c].to_pylist(), dtype=object) for c in fit_columns}
+    attributes = {c: fetched[c] for c in fit_columns}
     return Population(str(leads), as_of, ids, y, attributes, scored), positive
 
 
@@ -267,7 +269,7 @@ def _model_scores(
         label=np.asarray(column("label").to_pylist(), dtype=object),
         mql=pc.fill_null(column("mql"), False).to_numpy(zero_copy_only=False).astype(bool),
         probability=probability.to_numpy().astype(float),
-        reasons=np.asarray(reasons.to_pylist(), dtype=object),
+        reasons=reasons,
         contributions=contributions(reasons, model.rule_names),
         warnings=warnings,
     )

@@ -132,15 +132,11 @@ def drift(model: ScoringModel, reference: Population, current: Population) -> di
         if column not in reference.attributes:
             continue
         ref, cur = reference.attributes[column], current.attributes[column]
-        if column in numeric:
-            bins = numeric_bins(
-                read_numeric(_arrow(ref), missing), read_numeric(_arrow(cur), missing)
-            )
-        else:
-            bins = text_bins(read_text(_arrow(ref), missing), read_text(_arrow(cur), missing))
-        attributes.append(
-            {"attribute": column, "kind": "numeric" if column in numeric else "text", **bins}
-        )
+        kind = "numeric" if column in numeric else "text"
+        read = read_numeric if kind == "numeric" else read_text
+        binned = numeric_bins if kind == "numeric" else text_bins
+        bins = binned(read(ref, missing), read(cur, missing))
+        attributes.append({"attribute": column, "kind": kind, **bins})
     attributes.sort(key=lambda a: -a["psi"])
     return {
         "reference": reference.source,
@@ -152,12 +148,6 @@ def drift(model: ScoringModel, reference: Population, current: Population) -> di
         "score_distribution": _histograms(ref_score, cur_score),
         "attributes": attributes,
     }
-
-
-def _arrow(values: np.ndarray):
-    import pyarrow as pa
-
-    return pa.array(list(values), pa.string())
 
 
 def _histograms(reference: np.ndarray, current: np.ndarray, bins: int = 40) -> dict:

@@ -18,7 +18,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
-from leadscore.learn.thresholds import fit_logistic
+from leadscore.logistic import fit_logistic
 from leadscore.review.data import ModelScores
 
 Z95 = 1.959964
