@@ -82,8 +82,10 @@ class Population:
 
     @property
     def labelled(self) -> Population:
-        """Only the leads with an outcome."""
+        """Only the leads with an outcome (the same object when every lead has one)."""
         rows = np.flatnonzero(self.y >= 0)
+        if rows.size == self.y.size:
+            return self
         return Population(
             self.source,
             self.as_of,
