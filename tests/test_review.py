@@ -448,6 +448,15 @@ def test_no_lead_in_common_with_the_outcomes(tmp_path: Path):
     assert "won.csv" in message and "no lead in common with leads.csv" in message
 
 
+def test_outcomes_of_the_reviewed_leads_all_the_same(tmp_path: Path):
+    rows = _rule_leads()
+    write_csv(tmp_path / "won.csv", [{"lead_id": r["lead_id"], "won": 0} for r in rows[:50]]
+              + [{"lead_id": "gone", "won": 1}])  # fmt: skip
+    message = _bad(tmp_path, "--target", "won", "--outcomes", "won.csv")
+    assert "won.csv column 'won'" in message
+    assert "none of the 50 leads with an outcome converted" in message
+
+
 def test_challenger_with_another_id_column(tmp_path: Path):
     (tmp_path / "other.yaml").write_text("id: prospect\n" + RULES_MODEL)
     message = _bad(tmp_path, "--target", "converted", "--compare", "other.yaml")

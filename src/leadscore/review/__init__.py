@@ -124,7 +124,6 @@ def review(
     if reference is not None:
         say("measuring drift")
         out["drift"] = drift(champion, reference, current)
-        out["drift"]["reference_as_of"] = format_epoch(reference.as_of)
     out["comparison"] = None
     if req.compare is not None:
         say("comparing with the challenger")

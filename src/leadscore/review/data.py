@@ -251,8 +251,22 @@ def _outcomes(
         fetched["row"],
         allow_missing=True,
     )
-    known = pa.table({"_ls_oid": fetched["_ls_oid"], "_ls_y": pa.array(y, pa.int8())})
-    return engine.from_arrow(known).drop(ROW), positive
+    known = engine.from_arrow(
+        pa.table({"_ls_oid": fetched["_ls_oid"], "_ls_y": pa.array(y, pa.int8())})
+    ).drop(ROW)
+    lead_ids = leads_raw.select(_ls_id=text_form(leads_raw[key]))
+    reviewed = known.semi_join(lead_ids, known._ls_oid == lead_ids._ls_id)
+    reviewed = reviewed.filter(reviewed._ls_y >= 0)
+    counts = engine.fetch(reviewed.group_by("_ls_y").aggregate(n=reviewed.count()))
+    if len(counts) == 1:
+        n, converted = counts[0]["n"], counts[0]["_ls_y"] == 1
+        raise DataError(
+            name,
+            (f"all {n:,} leads" if converted else f"none of the {n:,} leads")
+            + " with an outcome converted; a review needs both outcomes",
+            column=outcomes.target,
+        )
+    return known, positive
 
 
 def _model_scores(

@@ -16,6 +16,7 @@ from leadscore.columns import read_numeric, read_text
 from leadscore.review.data import Population
 from leadscore.spec.conditions import AllOf, AnyOf, Condition, Test
 from leadscore.spec.schema import ScoringModel
+from leadscore.timeutil import format_epoch
 
 MODERATE, MAJOR = 0.1, 0.25
 _FLOOR = 1e-4  # the share an empty bin counts as (the PSI of a 0 share is infinite)
@@ -141,7 +142,7 @@ def drift(model: ScoringModel, reference: Population, current: Population) -> di
     return {
         "reference": reference.source,
         "reference_leads": int(reference.ids.size),
-        "reference_as_of": reference.as_of,
+        "reference_as_of": format_epoch(reference.as_of),
         "current_leads": int(current.ids.size),
         "thresholds": {"moderate": MODERATE, "major": MAJOR},
         "score": score,
