@@ -575,3 +575,9 @@ def demo(
         "--events EVENTS.csv -o scores.csv",
         highlight=False,
     )
+    out.print(
+        f"Review the model on these leads' outcomes: leadscore review examples/b2b-saas.yaml "
+        f"{folder}/leads.parquet --events {folder}/events.parquet --target converted "
+        f"-o {folder}/review.html",
+        highlight=False,
+    )
