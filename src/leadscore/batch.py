@@ -54,6 +54,23 @@ def check_output(path: Path) -> None:
         raise UsageError(f"{path}: folder {path.parent} does not exist")
 
 
+def check_ids(engine: IbisEngine, raw: ir.Table, name: str, id_column: str) -> None:
+    """Every row has an id, and no id is there twice (the error names both rows)."""
+    for row in engine.fetch(first_missing_id(raw, id_column)):
+        raise DataError(
+            name, "the lead id is empty", row=engine.row_number(raw, row["row"]), column=id_column
+        )
+    dupes = engine.fetch(first_duplicate_id(raw, id_column))
+    if dupes:
+        raise DataError(
+            name,
+            f"duplicate lead id {dupes[0]['key']!r} "
+            f"(also in row {engine.row_number(raw, dupes[0]['row'])})",
+            row=engine.row_number(raw, dupes[-1]["row"]),
+            column=id_column,
+        )
+
+
 def prepare(
     engine: IbisEngine,
     model: ScoringModel,
@@ -82,22 +99,7 @@ def prepare(
                 f"{user} reads column {column!r}, which the file lacks (columns: {_list(columns)})",
                 column=column,
             )
-    for row in engine.fetch(first_missing_id(leads_raw, id_column)):
-        raise DataError(
-            leads_name,
-            "the lead id is empty",
-            row=engine.row_number(leads_raw, row["row"]),
-            column=id_column,
-        )
-    dupes = engine.fetch(first_duplicate_id(leads_raw, id_column))
-    if dupes:
-        raise DataError(
-            leads_name,
-            f"duplicate lead id {dupes[0]['key']!r} "
-            f"(also in row {engine.row_number(leads_raw, dupes[0]['row'])})",
-            row=engine.row_number(leads_raw, dupes[-1]["row"]),
-            column=id_column,
-        )
+    check_ids(engine, leads_raw, leads_name, id_column)
 
     events = None
     if events_raw is not None:
@@ -307,6 +309,7 @@ __all__ = [
     "Inputs",
     "ScoreRun",
     "Scored",
+    "check_ids",
     "check_output",
     "prepare",
     "score_inputs",

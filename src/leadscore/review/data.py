@@ -19,10 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse
 
-from leadscore.batch import Inputs, _list, prepare, score_inputs
+from leadscore.batch import Inputs, _list, check_ids, prepare, score_inputs
 from leadscore.columns import read_outcome
 from leadscore.engines import DuckDBEngine
-from leadscore.engines.canonical import ROW, first_duplicate_id, first_missing_id, text_form
+from leadscore.engines.canonical import ROW, text_form
 from leadscore.errors import DataError
 from leadscore.spec.load import predictive_path
 from leadscore.spec.schema import ScoringModel
@@ -218,19 +218,7 @@ def _outcomes(
     if outcomes.file is not None:
         if key not in columns:
             raise DataError(name, f"no id column {key!r} (columns: {_list(columns)})", column=key)
-        for row in engine.fetch(first_missing_id(raw, key)):
-            raise DataError(
-                name, "the lead id is empty", row=engine.row_number(raw, row["row"]), column=key
-            )
-        dupes = engine.fetch(first_duplicate_id(raw, key))
-        if dupes:
-            raise DataError(
-                name,
-                f"duplicate lead id {dupes[0]['key']!r} "
-                f"(also in row {engine.row_number(raw, dupes[0]['row'])}): one outcome per lead",
-                row=engine.row_number(raw, dupes[-1]["row"]),
-                column=key,
-            )
+        check_ids(engine, raw, name, key)
         ids = raw.select(_ls_oid=text_form(raw[key]))
         lead_ids = leads_raw.select(_ls_id=text_form(leads_raw[key]))
         if not engine.scalar(ids.semi_join(lead_ids, ids._ls_oid == lead_ids._ls_id).count()):

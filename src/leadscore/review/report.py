@@ -49,34 +49,13 @@ def figures(review: dict) -> list[tuple[str, str, object]]:
         ),
         ("performance", "lift", charts.lift_by_decile(perf)),
         ("performance", "distribution", charts.score_distribution(perf)),
-        (
-            "conversion",
-            "bands",
-            charts.conversion_by(
-                perf["score_bands"], "Conversion by score band", perf["conversion_rate"], "score"
-            ),
-        ),
     ]
-    if perf["grades"]:
-        out.append(
-            (
-                "conversion",
-                "grades",
-                charts.conversion_by(
-                    perf["grades"], "Conversion by grade", perf["conversion_rate"], "grade"
-                ),
-            )
-        )
-    if perf["labels"]:
-        out.append(
-            (
-                "conversion",
-                "labels",
-                charts.conversion_by(
-                    perf["labels"], "Conversion by label", perf["conversion_rate"], "label"
-                ),
-            )
-        )
+    rate = perf["conversion_rate"]
+    for name, key, axis in (("bands", "score_bands", "score band"), ("grades", "grades", "grade"),
+                            ("labels", "labels", "label")):  # fmt: skip
+        if perf[key]:
+            title = f"Conversion by {axis}"
+            out.append(("conversion", name, charts.conversion_by(perf[key], title, rate, axis)))
     if perf["calibration"] is not None:
         out.append(("calibration", "calibration", charts.calibration(perf["calibration"])))
     out.append(("mql", "mql", charts.mql_trade_off(perf["mql"])))
