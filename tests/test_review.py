@@ -353,6 +353,32 @@ def test_outcomes_from_their_own_file(tmp_path: Path):
     assert review["performance"]["converted"] == sum(r["converted"] for r in rows[:300])
 
 
+def test_review_of_a_predictive_model_ranks_by_its_probability(generated: Path, tmp_path: Path):
+    leads, events = str(generated / "leads.parquet"), str(generated / "events.parquet")
+    done = run("learn", leads, "--target", "converted", "--events", events, "--predictive",
+               "-o", "m.yaml", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    done = run("review", "m.yaml", leads, "--events", events, "--target", "converted",
+               "-o", "r.html", "--json", "r.json", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    review = json.loads((tmp_path / "r.json").read_text())
+    as_of = review["data"]["as_of"]
+    out = run("score", "m.yaml", leads, "--events", events, "--as-of", as_of, "-o", "s.parquet",
+              "-q", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    scores = pq.read_table(tmp_path / "s.parquet").to_pandas().set_index("lead_id")
+    truth = pq.read_table(generated / "leads.parquet").to_pandas().set_index("lead_id")
+    y = truth.loc[scores.index, "converted"].astype(int)
+    perf = review["performance"]
+    assert review["model"]["probability"] == "predictive"
+    assert perf["probability"]["roc_auc"] == pytest.approx(
+        roc_auc_score(y, scores["probability"]), abs=1e-9
+    )
+    assert perf["calibration"]["brier"] == pytest.approx(
+        brier_score_loss(y, scores["probability"]), abs=1e-9
+    )
+
+
 # -- the report in a real browser -------------------------------------------------------
 
 
@@ -455,6 +481,12 @@ def test_outcomes_of_the_reviewed_leads_all_the_same(tmp_path: Path):
     message = _bad(tmp_path, "--target", "won", "--outcomes", "won.csv")
     assert "won.csv column 'won'" in message
     assert "none of the 50 leads with an outcome converted" in message
+
+
+def test_bad_reference_stops_the_review_before_anything_is_scored(tmp_path: Path):
+    write_csv(tmp_path / "early.csv", [{"lead_id": "a", "segment": "smb"}])
+    message = _bad(tmp_path, "--target", "converted", "--reference", "early.csv")
+    assert "early.csv" in message and "'employees'" in message  # no progress bar before it
 
 
 def test_challenger_with_another_id_column(tmp_path: Path):

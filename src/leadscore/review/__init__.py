@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from leadscore.errors import UsageError
-from leadscore.review.data import Outcomes, Progress, load_population
+from leadscore.review.data import Outcomes, Progress, prepare_population, score_population
 from leadscore.spec import load_model
 from leadscore.timeutil import format_epoch
 
@@ -65,7 +65,8 @@ def review(
         models.append((req.compare, challenger))
     engine = DuckDBEngine()
     try:
-        current, positive = load_population(
+        # Both files are checked before either is scored: bad input stops at once.
+        prepared = prepare_population(
             engine,
             models,
             req.leads,
@@ -73,12 +74,10 @@ def review(
             id_column=req.id_column,
             as_of=req.as_of,
             outcomes=Outcomes(req.target, req.positive, req.outcomes),
-            progress=progress,
         )
-        reference = None
+        prepared_reference = None
         if req.reference is not None:
-            say("scoring the reference period")
-            reference, _ = load_population(
+            prepared_reference = prepare_population(
                 engine,
                 [(req.model, champion)],
                 req.reference,
@@ -87,6 +86,11 @@ def review(
                 as_of=None,
                 outcomes=None,
             )
+        current = score_population(engine, prepared, progress)
+        reference = None
+        if prepared_reference is not None:
+            say("scoring the reference period")
+            reference = score_population(engine, prepared_reference)
     finally:
         engine.close()
     say("measuring")
@@ -109,7 +113,7 @@ def review(
             "events_file": None if req.events is None else str(req.events),
             "outcomes_file": str(req.outcomes or req.leads),
             "target": req.target,
-            "positive": positive,
+            "positive": prepared.positive,
             "as_of": format_epoch(current.as_of),
             "leads": int(current.ids.size),
             "with_outcome": int(y.size),

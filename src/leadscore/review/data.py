@@ -103,7 +103,21 @@ class Outcomes:
     file: Path | None = None  # default: the target column of the leads file
 
 
-def load_population(
+@dataclass
+class Prepared:
+    """A leads file checked against the models (and its outcomes), ready to score."""
+
+    source: str
+    models: list[tuple[Path, ScoringModel]]
+    inputs: list[Inputs]
+    base: ir.Table  # text id, the fit columns and (with outcomes) `_ls_y`
+    fit_columns: list[str]
+    as_of: float
+    positive: str | None
+    has_outcomes: bool
+
+
+def prepare_population(
     engine: DuckDBEngine,
     models: list[tuple[Path, ScoringModel]],
     leads: Path,
@@ -112,9 +126,12 @@ def load_population(
     id_column: str | None,
     as_of: float | None,
     outcomes: Outcomes | None,
-    progress: Progress | None = None,
-) -> tuple[Population, str | None]:
-    """Score `leads` with every model; with `outcomes`, join them (returns the positive value)."""
+) -> Prepared:
+    """Check the inputs (and the outcomes) for every model; nothing is scored yet.
+
+    Every check a user can fail runs here, so that a review stops on bad input before
+    the scoring, which can take minutes.
+    """
     raw = engine.open(leads)
     raw_events = engine.open(events) if events is not None else None
     inputs = [
@@ -133,23 +150,31 @@ def load_population(
         as_of = latest_event(engine, inputs[0])
     table = inputs[0].leads
     key = inputs[0].id_column
-    champion = models[0][1]
-    fit_columns = sorted(
-        {c for c in inputs[0].leads.columns if c != key} & set(fit_attributes(champion))
-    )
+    fit_columns = sorted({c for c in table.columns if c != key} & set(fit_attributes(models[0][1])))
     base = table.select(_ls_id=text_form(table[key]), **{c: table[c] for c in fit_columns})
     positive = None
-    if outcomes is not None:  # checked before scoring, which can take a while
+    if outcomes is not None:
         known, positive = _outcomes(engine, raw, leads, outcomes, key)
         base = base.left_join(known, base._ls_id == known._ls_oid).drop("_ls_oid")
+    return Prepared(
+        str(leads), models, inputs, base, fit_columns, as_of, positive, outcomes is not None
+    )
+
+
+def score_population(
+    engine: DuckDBEngine, prepared: Prepared, progress: Progress | None = None
+) -> Population:
+    """Score the prepared leads with every model, fetched as arrays in id order."""
+    base = prepared.base
     warnings: list[list[str]] = []
-    for k, ((path, model), prepared) in enumerate(zip(models, inputs, strict=True)):
+    n = len(prepared.models)
+    for k, ((path, model), inputs) in enumerate(zip(prepared.models, prepared.inputs, strict=True)):
         scores, run = score_inputs(
             engine,
             model,
-            prepared,
-            as_of=as_of,
-            progress=_prefixed(progress, k, len(models)),
+            inputs,
+            as_of=prepared.as_of,
+            progress=_prefixed(progress, k, n),
             predictive_file=predictive_path(path, model),
         )
         warnings.append(run.warnings)
@@ -161,14 +186,14 @@ def load_population(
     fetched = engine.to_arrow(base.order_by("_ls_id"))
     ids = np.asarray(fetched["_ls_id"].to_pylist(), dtype=object)
     y = np.full(len(ids), -1, dtype=np.int8)
-    if outcomes is not None:
+    if prepared.has_outcomes:
         y = pc.fill_null(fetched["_ls_y"], -1).to_numpy().astype(np.int8)
     scored = [
         _model_scores(path, model, fetched, k, warnings[k])
-        for k, (path, model) in enumerate(models)
+        for k, (path, model) in enumerate(prepared.models)
     ]
-    attributes = {c: fetched[c] for c in fit_columns}
-    return Population(str(leads), as_of, ids, y, attributes, scored), positive
+    attributes = {c: fetched[c] for c in prepared.fit_columns}
+    return Population(prepared.source, prepared.as_of, ids, y, attributes, scored)
 
 
 def latest_event(engine: DuckDBEngine, inputs: Inputs) -> float:
