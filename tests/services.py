@@ -46,11 +46,14 @@ def postgres_server() -> Iterator[str]:
             subprocess.run(["useradd", "--system", "--no-create-home", user], check=True)
         shutil.chown(root, user)
         as_user = ["runuser", "-u", user, "--"]
+    # UTF-8 with a UTF-8 ctype, as production databases run: lower() and regular
+    # expressions then know letters beyond ASCII.
     subprocess.run(
-        [*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"],
+        [*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
+         "--encoding=UTF8", "--locale=C.UTF-8"],
         check=True,
         capture_output=True,
-    )
+    )  # fmt: skip
     options = f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off -c full_page_writes=off"
     subprocess.run(
         [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-l",

@@ -100,7 +100,7 @@ def test_every_problem_is_listed():
         (("{gte: 200}", "{between: [9, 1]}"), "low must not exceed high"),
         (("{gte: 200}", "{like: 200}"), "fit.rules[0].if.employees.like: unknown test 'like'"),
         (("{gte: 200}", "{matches: '(?<=x)y'}"), "look-around"),
-        (("{gte: 200}", "{matches: '(unclosed'}"), "invalid regular expression"),
+        (("{gte: 200}", "{matches: '(unclosed'}"), "not a valid RE2 pattern: missing ): (unclosed"),
         (("model: m", "model: m\nscore_range: [5, 10]"), "score_range: the range must contain 0"),
         (("model: m", "model: m\nmodel: n"), "duplicate key 'model' (first at line 1)"),
         (("points: 10", "points: 10\n      first_only: true"), "unknown field"),

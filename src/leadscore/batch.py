@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +12,7 @@ import pyarrow as pa
 from leadscore.compile import account_scores, compile_model
 from leadscore.compile.ibis_compiler import N_EVENTS, dialect_for
 from leadscore.engines import DuckDBEngine
-from leadscore.engines.base import WRITABLE, IbisEngine
+from leadscore.engines.base import IbisEngine
 from leadscore.engines.canonical import (
     EVENT_REQUIRED,
     ROW,
@@ -26,6 +24,7 @@ from leadscore.engines.canonical import (
     model_needs,
 )
 from leadscore.errors import DataError, UsageError
+from leadscore.outputs import atomic_files
 from leadscore.spec.schema import ScoringModel
 
 Progress = Callable[[str, float], None]
@@ -45,13 +44,6 @@ class Inputs:
     leads: ir.Table
     events: ir.Table | None
     id_column: str
-
-
-def check_output(path: Path) -> None:
-    if path.suffix.lower() not in WRITABLE:
-        raise UsageError(f"{path}: unknown output type {path.suffix!r}; expected .csv or .parquet")
-    if not path.parent.exists():
-        raise UsageError(f"{path}: folder {path.parent} does not exist")
 
 
 def check_ids(engine: IbisEngine, raw: ir.Table, name: str, id_column: str) -> None:
@@ -150,7 +142,7 @@ def score_inputs(
     predictive_file: Path | None = None,
 ) -> tuple[ir.Table, ScoreRun]:
     """Score prepared inputs into a materialized table (one row per lead), with warnings."""
-    run = ScoreRun()
+    run = ScoreRun(warnings=list(engine.warnings))
     query = compile_model(
         model,
         inputs.leads,
@@ -200,14 +192,18 @@ def score_to_file(
     scores, run = score_inputs(
         engine, model, inputs, as_of=as_of, progress=progress, predictive_file=predictive_file
     )
-    with _atomic(out) as tmp:
+    targets = [out] if accounts_out is None else [out, accounts_out]
+    with atomic_files(targets) as temps:
         engine.write(
-            scores.order_by([scores.score.desc(), scores.lead_id]), tmp, _phase(progress, "writing")
+            scores.order_by([scores.score.desc(), scores.lead_id]),
+            temps[0],
+            _phase(progress, "writing"),
         )
         if accounts_out is not None:
-            with _atomic(accounts_out) as acc_tmp:
-                accounts = account_scores(model, inputs.leads, scores, inputs.id_column)
-                engine.write(accounts, acc_tmp)
+            accounts = account_scores(
+                model, inputs.leads, scores, inputs.id_column, dialect_for(engine.dialect)
+            )
+            engine.write(accounts, temps[1])
     return run
 
 
@@ -249,7 +245,11 @@ def score_tables(
     )
     accounts = None
     if model.accounts is not None:
-        accounts = engine.to_arrow(account_scores(model, inputs.leads, scores, inputs.id_column))
+        accounts = engine.to_arrow(
+            account_scores(
+                model, inputs.leads, scores, inputs.id_column, dialect_for(engine.dialect)
+            )
+        )
     return Scored(engine.to_arrow(scores), accounts)
 
 
@@ -287,18 +287,6 @@ def _phase(progress: Progress | None, label: str) -> Callable[[float], None] | N
     return lambda done: progress(label, done)
 
 
-@contextlib.contextmanager
-def _atomic(path: Path):
-    """Write to a temporary file beside `path`, then move it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
 def _list(columns: list[str], limit: int = 12) -> str:
     shown = ", ".join(columns[:limit])
     return shown + (f", ... ({len(columns)} in all)" if len(columns) > limit else "")
@@ -310,7 +298,6 @@ __all__ = [
     "ScoreRun",
     "Scored",
     "check_ids",
-    "check_output",
     "prepare",
     "score_inputs",
     "score_tables",

@@ -18,9 +18,15 @@ from rich.table import Table
 
 from leadscore.errors import LeadscoreError, ModelError, UsageError
 
+# Typer >= 0.20 ships its own copy of click (typer._click) instead of depending on it.
+try:
+    from typer._click.exceptions import ClickException
+except ImportError:  # an older Typer, on click itself
+    from click.exceptions import ClickException  # type: ignore[no-redef]
+
 app = typer.Typer(
     add_completion=False,
-    no_args_is_help=True,
+    no_args_is_help=False,
     pretty_exceptions_enable=False,
     help="Score leads with a declarative model: fit, engagement, grades, MQLs and reasons.",
 )
@@ -31,29 +37,62 @@ ENGINE_HELP = "duckdb (default), spark, or an Ibis connection URL (postgres://us
 ModelArg = Annotated[Path, typer.Argument(help="The model file (YAML).", show_default=False)]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from leadscore import __version__
+
+        out.print(f"leadscore {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Score leads with a declarative model: fit, engagement, grades, MQLs and reasons."""
+    if ctx.invoked_subcommand is None:
+        commands = ", ".join(sorted(ctx.command.list_commands(ctx)))  # type: ignore[attr-defined]
+        raise UsageError(f"missing command ({commands}); try 'leadscore --help'")
+
+
 def main() -> None:
     """Entry point: user mistakes exit 2 with a one-line reason, never a stack trace."""
     try:
         app(standalone_mode=False)
     except ModelError as exc:
         for line in exc.lines():
-            err.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+            _error(line)
         sys.exit(2)
     except LeadscoreError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        _error(str(exc))
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click's usage errors
-        import click
+    except ClickException as exc:  # usage mistakes: an unknown command, a missing option
+        _error(_one_line(exc.format_message()) + _help_hint(exc))
+        sys.exit(2)
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
+
+def _error(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+def _help_hint(exc: ClickException) -> str:
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return ""
+    return f" (try '{ctx.command_path} --help')"
 
 
 @contextmanager
@@ -175,26 +214,24 @@ def score(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Score leads (and their events) with a model; write one row per lead."""
-    from leadscore.batch import check_output, prepare, score_to_file
+    from leadscore.batch import prepare, score_to_file
     from leadscore.engines import get_engine
+    from leadscore.engines.base import WRITABLE
+    from leadscore.outputs import check_outputs
     from leadscore.spec import load_model
     from leadscore.spec.load import predictive_path
     from leadscore.timeutil import format_epoch, parse_as_of
 
     m = load_model(model)
-    try:
-        as_of_epoch = parse_as_of(as_of)
-    except ValueError:
-        raise UsageError(
-            f"--as-of {as_of!r} is not a time; use ISO 8601 or epoch seconds"
-        ) from None
-    check_output(output)
+    as_of_epoch = parse_as_of(as_of)
+    targets = [("-o", output, list(WRITABLE))]
     if accounts_out is not None:
-        check_output(accounts_out)
+        targets.append(("--accounts-out", accounts_out, list(WRITABLE)))
         if m.accounts is None:
             raise UsageError(
                 f"--accounts-out: {model} has no accounts section (accounts: {{key: ...}})"
             )
+    check_outputs(targets, inputs=[model, leads, events, predictive_path(model, m)])
     started = time.perf_counter()
     eng = get_engine(engine, spark_master=spark_master)
     try:
@@ -281,8 +318,6 @@ def learn(
         float | None,
         typer.Option(
             "--mql-recall",
-            min=0.01,
-            max=1,
             help="MQL threshold capturing this share of conversions (default 0.8).",
         ),
     ] = None,
@@ -290,9 +325,7 @@ def learn(
         float | None,
         typer.Option(
             "--mql-capacity",
-            min=0.001,
-            max=1,
-            help="MQL threshold passing this share of leads (sales capacity).",
+            help="MQL threshold passing this share of leads (sales capacity), e.g. 0.2.",
         ),
     ] = None,
     predictive: Annotated[
@@ -307,26 +340,26 @@ def learn(
     from leadscore.learn import Objective
     from leadscore.learn import learn as run_learn
     from leadscore.learn.data import load_dataset
-    from leadscore.learn.report import print_summary, write_outputs
-    from leadscore.timeutil import to_epoch
+    from leadscore.learn.report import output_paths, print_summary, write_outputs
+    from leadscore.outputs import check_outputs
+    from leadscore.timeutil import parse_as_of
 
     if mql_recall is not None and mql_capacity is not None:
         raise UsageError("give --mql-recall or --mql-capacity, not both")
-    if output.suffix.lower() not in (".yaml", ".yml"):
-        raise UsageError(f"{output}: the model file must end in .yaml or .yml")
-    if not output.parent.exists():
-        raise UsageError(f"{output}: folder {output.parent} does not exist")
+    _check_share("--mql-recall", mql_recall, 0.01, "of conversions", "0.8 for 80% of them")
+    _check_share("--mql-capacity", mql_capacity, 0.001, "of leads", "0.2 for the top 20%")
+    analysis, booster = output_paths(output)
+    check_outputs(
+        [("-o", output, [".yaml", ".yml"]), ("", analysis, [])]
+        + ([("", booster, [])] if predictive else []),
+        inputs=[leads, events],
+    )
     objective = (
         Objective("capacity", mql_capacity)
         if mql_capacity is not None
         else Objective("recall", mql_recall if mql_recall is not None else 0.8)
     )
-    try:
-        as_of_epoch = to_epoch(as_of) if as_of is not None else None
-    except ValueError:
-        raise UsageError(
-            f"--as-of {as_of!r} is not a time; use ISO 8601 or epoch seconds"
-        ) from None
+    as_of_epoch = parse_as_of(as_of) if as_of is not None else None
     started = time.perf_counter()
     with err.status("reading the leads") as status:
         data = load_dataset(
@@ -348,6 +381,13 @@ def learn(
         f"learned from {data.n:,} leads in {elapsed:.1f}s -> " + ", ".join(map(str, written)),
         highlight=False,
     )
+
+
+def _check_share(option: str, value: float | None, low: float, of: str, example: str) -> None:
+    if value is not None and not low <= value <= 1:
+        raise UsageError(
+            f"{option} {value:g}: expected a share {of} between {low:g} and 1, such as {example}"
+        )
 
 
 @app.command()
@@ -397,18 +437,17 @@ def review(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Measure a model on real outcomes; compare it with a challenger; write an HTML report."""
+    from leadscore.outputs import check_outputs
     from leadscore.review import Request
     from leadscore.review import review as run_review
-    from leadscore.review.report import check_outputs, write_review
-    from leadscore.timeutil import to_epoch
+    from leadscore.review.report import write_review
+    from leadscore.timeutil import parse_as_of
 
-    check_outputs(output, metrics)
-    try:
-        as_of_epoch = to_epoch(as_of) if as_of is not None else None
-    except ValueError:
-        raise UsageError(
-            f"--as-of {as_of!r} is not a time; use ISO 8601 or epoch seconds"
-        ) from None
+    check_outputs(
+        [("-o", output, [".html"])] + ([("--json", metrics, [".json"])] if metrics else []),
+        inputs=[model, leads, events, compare, reference, reference_events, outcomes],
+    )
+    as_of_epoch = parse_as_of(as_of) if as_of is not None else None
     started = time.perf_counter()
     request = Request(
         model=model,
@@ -484,8 +523,15 @@ def generate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Write leads.parquet and events.parquet: synthetic B2B data with a known outcome."""
+    from leadscore.generate import OUTPUT_FILES
     from leadscore.generate import generate as run
+    from leadscore.outputs import check_folder_output, check_outputs
+    from leadscore.timeutil import parse_as_of
 
+    end_epoch = parse_as_of(end, "--end")
+    check_folder_output("-o", output)
+    if output.is_dir():
+        check_outputs([("-o", output / name, []) for name in OUTPUT_FILES])
     with Progress(
         TextColumn("generating"),
         BarColumn(),
@@ -500,7 +546,7 @@ def generate(
             n_leads,
             seed=seed,
             events_per_lead=events_per_lead,
-            end=end,
+            end=end_epoch,
             progress=lambda n: bar.advance(task, n),
         )
     err.print(

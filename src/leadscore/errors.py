@@ -46,7 +46,8 @@ class ModelError(LeadscoreError):
         out = []
         for issue in self.issues:
             where = f"{self.path} line {issue.line}" if issue.line else self.path
-            out.append(f"{where}: {issue.field}: {issue.message}")
+            field = f"{issue.field}: " if issue.loc else ""
+            out.append(f"{where}: {field}{issue.message}")
         return out
 
 

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from leadscore.outputs import atomic_files
+from leadscore.timeutil import to_epoch
+
 DAY_US = 86_400 * 1_000_000
 DEFAULT_END = "2026-11-01T00:00:00Z"
+OUTPUT_FILES = ("leads.parquet", "events.parquet")
 
 INDUSTRIES = {  # name: (share, fit weight)
     "software": (0.22, 1.0),
@@ -95,18 +98,20 @@ def generate(
     seed: int = 0,
     events_per_lead: float = 50.0,
     days: int = 365,
-    end: str = DEFAULT_END,
+    end: float | str = DEFAULT_END,
     chunk_size: int = 20_000,
     progress: Callable[[int], None] | None = None,
 ) -> Generated:
-    """Write out_dir/leads.parquet and out_dir/events.parquet."""
+    """Write out_dir/leads.parquet and out_dir/events.parquet (both or neither).
+
+    `end` is the time of the last event: epoch seconds or a text time.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    end_us = int(datetime.fromisoformat(end.replace("Z", "+00:00")).astimezone(UTC).timestamp())
-    end_us *= 1_000_000
+    end_us = int(to_epoch(end)) * 1_000_000
     rng = np.random.default_rng(seed)
     totals = [0, 0, 0]
-    leads_tmp, events_tmp = out_dir / ".leads.parquet.tmp", out_dir / ".events.parquet.tmp"
     with (
+        atomic_files([out_dir / name for name in OUTPUT_FILES]) as (leads_tmp, events_tmp),
         pq.ParquetWriter(leads_tmp, LEAD_SCHEMA) as lw,
         pq.ParquetWriter(events_tmp, EVENT_SCHEMA) as ew,
     ):
@@ -120,8 +125,6 @@ def generate(
             totals[2] += int(np.sum(leads["converted"].to_numpy(zero_copy_only=False)))
             if progress:
                 progress(n)
-    leads_tmp.replace(out_dir / "leads.parquet")
-    events_tmp.replace(out_dir / "events.parquet")
     return Generated(*totals)
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
+from leadscore import patterns
 from leadscore.spec.conditions import AllOf, AnyOf, Condition, Test
 from leadscore.spec.schema import (
     EventRule,
@@ -62,7 +61,7 @@ def _test(test: Test, text: str | None, missing: frozenset[str]) -> bool:
     if op == "missing":
         return value is False
     if op == "matches":
-        return _regex(value).search(text) is not None
+        return patterns.search(value, text)
     norm = normalize_text(text)
     if op == "equals":
         return norm == value
@@ -85,11 +84,6 @@ def _test(test: Test, text: str | None, missing: frozenset[str]) -> bool:
         "lt": number < value,
         "lte": number <= value,
     }[op]
-
-
-@lru_cache(maxsize=512)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.ASCII)  # \b, \w and classes are ASCII, as in RE2
 
 
 def rule_points(model: ScoringModel, rule: EventRule, events: list[dict], as_of: float) -> float:

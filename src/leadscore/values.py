@@ -43,9 +43,16 @@ def text_form(value: object) -> str | None:
     return str(value)
 
 
+def lower_text(text: str) -> str:
+    """Unicode's simple lowercase, one character at a time: Σ is σ wherever it stands
+    (no final ς), İ is i (no combining dot). DuckDB, Arrow and PostgreSQL lower that way;
+    Python's lower() adds those two context and length rules, so they are undone first."""
+    return text.replace("Σ", "σ").replace("İ", "i").lower()
+
+
 def normalize_text(text: str) -> str:
     """Case and surrounding white space do not matter in text comparisons."""
-    return text.strip(STRIP_CHARS).lower()
+    return lower_text(text.strip(STRIP_CHARS))
 
 
 def parse_number(text: str) -> float | None:

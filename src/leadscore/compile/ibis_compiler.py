@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
-from leadscore.spec.conditions import AllOf, AnyOf, Condition, Test
+from leadscore import patterns
+from leadscore.errors import UsageError
+from leadscore.spec.conditions import AllOf, AnyOf, Condition, Test, tests_of
 from leadscore.spec.schema import EventRule, LogisticCalibration, ScoringModel
 from leadscore.timeutil import SECONDS_PER_DAY
 from leadscore.values import NUMBER_PATTERN
@@ -39,33 +41,32 @@ def _same(pattern: str) -> str:
     return pattern
 
 
+def _lower(col: ir.StringValue) -> ir.StringValue:
+    return col.lower()
+
+
+def _java_lower(col: ir.StringValue) -> ir.StringValue:
+    """Spark lowers with full case mapping (İ to i + a dot, a final Σ to ς); mapping those
+    two first leaves the simple one-to-one mapping that values.lower_text defines."""
+    return col.translate("İΣ", "iσ").lower()
+
+
 @dataclass(frozen=True)
 class Dialect:
     """Where a backend cannot take the portable form, the form it can take instead."""
 
     sorts_structs: bool = True  # can sort an array of structs (reasons)
     regex: Callable[[str], str] = _same  # a `matches` pattern in the backend's syntax
+    lower: Callable[[ir.StringValue], ir.StringValue] = _lower  # values.lower_text
 
 
 PORTABLE = Dialect()
 
-
-def postgres_regex(pattern: str) -> str:
-    r"""RE2 -> PostgreSQL: there \b is a backspace and \y the word boundary."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern[i] == "\\" and i + 1 < len(pattern):
-            nxt = pattern[i + 1]
-            out.append({"b": "\\y", "B": "\\Y"}.get(nxt, "\\" + nxt))
-            i += 2
-        else:
-            out.append(pattern[i])
-            i += 1
-    return "".join(out)
-
-
 # Backends that need something else than the portable form, by Ibis backend name.
-DIALECTS = {"postgres": Dialect(sorts_structs=False, regex=postgres_regex)}
+DIALECTS = {
+    "postgres": Dialect(sorts_structs=False, regex=lambda p: patterns.translate(p, "postgres")),
+    "pyspark": Dialect(regex=lambda p: patterns.translate(p, "java"), lower=_java_lower),
+}
 
 
 def dialect_for(backend: str) -> Dialect:
@@ -130,7 +131,7 @@ def condition_expr(
 def _test_expr(
     test: Test, col: ir.StringValue, missing: Sequence[str], dialect: Dialect
 ) -> ir.BooleanValue:
-    norm = col.strip().lower()
+    norm = dialect.lower(col.strip())
     present = col.notnull() & ~norm.isin(list(missing))
     op, value = test.op, test.value
     if op == "missing":
@@ -464,6 +465,7 @@ def compile_model(
     `as_of` is epoch seconds; None compiles "now" into the query (for scheduling).
     """
     id_column = id_column or model.id
+    _check_patterns(model, dialect)
     as_of_expr = ibis.literal(float(as_of)) if as_of is not None else ibis.now().epoch_seconds()
     has_events = events is not None and bool(model.engagement.rules or model.engagement.inactivity)
     totals = _event_totals(model, events, as_of_expr, dialect) if has_events else None
@@ -479,13 +481,29 @@ def compile_model(
     return ScoreQuery(totals, scores)
 
 
+def _check_patterns(model: ScoringModel, dialect: Dialect) -> None:
+    """Translate every pattern now: one the backend cannot run fails before any query."""
+    rules = [*model.fit.rules, *model.engagement.rules]
+    for rule in rules:
+        for test in tests_of(rule.condition):
+            if test.op == "matches":
+                try:
+                    dialect.regex(test.value)
+                except patterns.PatternError as exc:
+                    raise UsageError(f"rule {rule.name!r}: its pattern {exc}") from None
+
+
 def account_scores(
-    model: ScoringModel, leads: ir.Table, scores: ir.Table, id_column: str
+    model: ScoringModel,
+    leads: ir.Table,
+    scores: ir.Table,
+    id_column: str,
+    dialect: Dialect = PORTABLE,
 ) -> ir.Table:
     """One row per account (SPEC: sum, max, or mean of the top k lead scores)."""
     accounts = model.accounts
     assert accounts is not None
-    key = leads[accounts.key].strip().lower()
+    key = dialect.lower(leads[accounts.key].strip())
     keyed = leads.select(_ls_id=leads[id_column], account=key)
     not_accounts = sorted(model.missing_set | set(accounts.excluded))
     keyed = keyed.filter(keyed.account.notnull() & ~keyed.account.isin(not_accounts))

@@ -42,6 +42,8 @@ class IbisEngine:
 
     def __init__(self, con: Any) -> None:
         self.con = con
+        # What a user should know about this connection (given with every run's warnings).
+        self.warnings: list[str] = []
 
     # -- inputs ---------------------------------------------------------------------
 

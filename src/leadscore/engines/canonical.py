@@ -15,12 +15,12 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
+from leadscore import timeutil
 from leadscore.spec.conditions import columns_of
 from leadscore.spec.schema import ScoringModel
 
 ROW = "_ls_row"
 EVENT_REQUIRED = ("lead_id", "event", "timestamp")
-_EPOCH_PATTERN = r"^[ \t]*[+-]?[0-9]+(\.[0-9]+)?[ \t]*$"
 
 
 @dataclass(frozen=True)
@@ -70,10 +70,12 @@ EpochMicros = Callable[[ir.TimestampValue], ir.IntegerValue]
 
 
 def epoch_seconds(col: ir.Value, epoch_us: EpochMicros | None = None) -> ir.FloatingValue:
-    """Event time as epoch seconds; null where it does not parse (checked separately).
+    """Event time as epoch seconds; null where it is not a time (checked separately).
 
     `epoch_us` is an engine's native instant -> microseconds function: Ibis reads a
     zoned timestamp through a cast to local time, which costs ten times as much.
+    Text follows leadscore.timeutil's grammar, computed from its digits with
+    arithmetic only, so that every engine reads every text time the same way.
     """
     kind = col.type()
     if kind.is_timestamp():
@@ -85,14 +87,65 @@ def epoch_seconds(col: ir.Value, epoch_us: EpochMicros | None = None) -> ir.Floa
     if kind.is_date():
         return col.cast(dt.Timestamp()).epoch_seconds().cast("float64")
     if kind.is_numeric():
-        return col.cast("float64")
-    text = text_form(col)
-    as_time = text.try_cast(dt.Timestamp(timezone="UTC"))
-    if epoch_us is not None:
-        seconds = epoch_us(as_time).cast("float64") / 1e6
-    else:
-        seconds = as_time.cast(dt.Timestamp()).epoch_seconds().cast("float64")
-    return ibis.ifelse(text.re_search(_EPOCH_PATTERN), text.strip().try_cast("float64"), seconds)
+        return _plausible_epoch(col.cast("float64"))
+    return text_epoch_seconds(text_form(col))
+
+
+def _plausible_epoch(seconds: ir.FloatingValue) -> ir.FloatingValue:
+    """Null for epoch values that are milliseconds in practice (timeutil.check_epoch)."""
+    return ibis.ifelse(seconds.abs() < timeutil.MILLISECONDS_LIKE, seconds, ibis.null("float64"))
+
+
+def text_epoch_seconds(text: ir.StringValue) -> ir.FloatingValue:
+    """timeutil.parse_text in Ibis: null where the text is not in an accepted form."""
+    s = text.strip().upper()
+    is_epoch = s.re_search(timeutil.EPOCH_PATTERN)
+    is_iso = s.re_search(timeutil.ISO_PATTERN)
+    # Casts run on a stand-in where the text is not a time: PostgreSQL and Spark (ANSI)
+    # raise on a bad cast instead of giving null.
+    safe = ibis.ifelse(is_iso, s, "1970-01-01T00:00:00")
+
+    def number(start: int, length: int) -> ir.IntegerValue:
+        return safe.substr(start, length).cast("int64")
+
+    year, month, day = number(0, 4), number(5, 2), number(8, 2)
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    month_days = ibis.cases(
+        (month == 2, ibis.ifelse(leap, 29, 28)),
+        (month.isin([4, 6, 9, 11]), 30),
+        else_=31,
+    )
+    # days_from_civil, step for step.
+    y = year - ibis.ifelse(month <= 2, 1, 0)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468
+    has_time = safe.length() > 10
+    rest = ibis.ifelse(has_time, safe.substr(16), "")
+    clock = ibis.ifelse(has_time, number(11, 2) * 3600 + number(14, 2) * 60, 0)
+    seconds = ibis.ifelse(rest.startswith(":"), rest.substr(1, 2), "0")
+    fraction = rest.re_extract(timeutil.FRACTION_PATTERN, 1).fill_null("")
+    zone = rest.re_extract(timeutil.ZONE_OFFSET_PATTERN, 1).fill_null("")
+    minutes = ibis.ifelse(zone.length() > 3, zone.right(2), "0")
+    hours = ibis.ifelse(zone.length() > 0, zone.substr(1, 2), "0")
+    sign = ibis.ifelse(zone.startswith("-"), -1, 1)
+    offset = sign * (hours.cast("int64") * 3600 + minutes.cast("int64") * 60)
+    iso_seconds = (
+        days.cast("float64") * timeutil.SECONDS_PER_DAY
+        + clock.cast("float64")
+        + seconds.cast("float64")
+        + ibis.ifelse(fraction.length() > 0, ("0." + fraction), "0").cast("float64")
+        - offset.cast("float64")
+    )
+    valid_iso = is_iso & (year >= 1) & (day <= month_days)
+    epoch_text = _plausible_epoch(ibis.ifelse(is_epoch, s, "0").cast("float64"))
+    return ibis.cases(
+        (is_epoch, epoch_text),
+        (valid_iso, iso_seconds),
+        else_=ibis.null("float64"),
+    )
 
 
 def canonical_leads(
@@ -146,7 +199,7 @@ def first_missing_id(raw: ir.Table, id_column: str) -> ir.Table:
 
 
 def first_bad_timestamp(raw: ir.Table, epoch_us: EpochMicros | None = None) -> ir.Table:
-    """The first event whose timestamp is missing or does not parse."""
+    """The first event whose timestamp is missing, not a time, or out of range."""
     if raw.timestamp.type().is_temporal():
         bad = raw.filter(raw.timestamp.isnull())  # typed: only nulls can be wrong
     else:

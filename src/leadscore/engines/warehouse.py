@@ -34,6 +34,20 @@ class WarehouseEngine(IbisEngine):
         self.dialect = con.name
         if self.name in _UTC:
             con.raw_sql(_UTC[self.name])
+        if self.name == "postgres":
+            self._check_text_settings()
+
+    def _check_text_settings(self) -> None:
+        """Text tests ignore case by Unicode's simple lowercase, which PostgreSQL's lower()
+        follows only in a UTF-8 database with a UTF-8 ctype (not C or POSIX)."""
+        encoding = self.con.raw_sql("SHOW server_encoding").fetchone()[0]
+        ctype = self.con.raw_sql("SHOW lc_ctype").fetchone()[0]
+        if encoding.upper() != "UTF8" or ctype.upper() in ("C", "POSIX"):
+            self.warnings.append(
+                f"the database's encoding is {encoding} with LC_CTYPE {ctype}: text tests "
+                "ignore case only for ASCII letters there (use a UTF-8 database with a "
+                "UTF-8 locale for other letters)"
+            )
 
     def open(self, source: Path | str) -> ir.Table:
         text = str(source)

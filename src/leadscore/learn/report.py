@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import os
 from pathlib import Path
 
 from rich.console import Console
@@ -14,6 +12,7 @@ from leadscore.learn import Learned
 from leadscore.learn.analysis import analysis_rows
 from leadscore.learn.model_file import model_yaml
 from leadscore.learn.predictive import save
+from leadscore.outputs import atomic_files
 
 TOP_ATTRIBUTES = 12
 
@@ -29,32 +28,26 @@ def write_outputs(learned: Learned, model: Path, *, source: str) -> list[Path]:
     from leadscore.spec import parse_model
 
     analysis, booster = output_paths(model)
-    targets = [model, analysis] + ([booster] if learned.predictive is not None else [])
-    temps = {t: t.with_name(f".{t.name}.{os.getpid()}.tmp") for t in targets}
-    try:
-        # The model names its predictive file; write that one under its final name last.
+    # The model names its predictive file: it is moved into place last.
+    targets = ([booster] if learned.predictive is not None else []) + [analysis, model]
+    with atomic_files(targets) as temps:
+        tmp = dict(zip(targets, temps, strict=True))
         if learned.predictive is not None:
-            save(learned.predictive, temps[booster])
+            save(learned.predictive, tmp[booster])
         text = model_yaml(
             learned,
             name=model.name.rsplit(".", 1)[0],
             source=source,
             predictive_file=booster.name if learned.predictive is not None else None,
         )
-        temps[model].write_text(text, encoding="utf-8")
-        with temps[analysis].open("w", newline="", encoding="utf-8") as fh:
+        tmp[model].write_text(text, encoding="utf-8")
+        with tmp[analysis].open("w", newline="", encoding="utf-8") as fh:
             rows = analysis_rows(learned.card.analysis)
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
         parse_model(text, str(model))  # what validate and score will read
-        for final in reversed(targets):  # the model last: it names the others
-            os.replace(temps[final], final)
-    finally:
-        for tmp in temps.values():
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-    return targets
+    return [model, analysis] + ([booster] if learned.predictive is not None else [])
 
 
 def print_summary(out: Console, learned: Learned) -> None:

@@ -7,10 +7,8 @@ together, after everything is computed, so a failed review leaves nothing behind
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 from importlib import resources
 from pathlib import Path
 
@@ -19,18 +17,8 @@ import plotly.io as pio
 from jinja2 import Environment, StrictUndefined, select_autoescape
 from plotly.offline import get_plotlyjs
 
-from leadscore.errors import UsageError
+from leadscore.outputs import atomic_files
 from leadscore.review import charts
-
-
-def check_outputs(report: Path, metrics: Path | None) -> None:
-    if report.suffix.lower() not in (".html", ".htm"):
-        raise UsageError(f"{report}: the report must end in .html")
-    if metrics is not None and metrics.suffix.lower() != ".json":
-        raise UsageError(f"--json {metrics}: the metrics file must end in .json")
-    for path in (report, metrics):
-        if path is not None and not path.parent.exists():
-            raise UsageError(f"{path}: folder {path.parent} does not exist")
 
 
 def to_json(review: dict) -> str:
@@ -83,22 +71,12 @@ def render_html(review: dict) -> str:
 
 def write_review(review: dict, report: Path, metrics: Path | None) -> None:
     """Write the report (and the JSON); both or neither."""
-    html = render_html(review)
-    payload = to_json(review) if metrics is not None else None
-    written: list[tuple[Path, Path]] = []
-    try:
-        for path, text in ((report, html), (metrics, payload)):
-            if path is None or text is None:
-                continue
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            written.append((tmp, path))
+    files = [(report, render_html(review))]
+    if metrics is not None:
+        files.append((metrics, to_json(review)))
+    with atomic_files([path for path, _ in files]) as temps:
+        for tmp, (_, text) in zip(temps, files, strict=True):
             tmp.write_text(text, encoding="utf-8")
-        for tmp, path in written:
-            os.replace(tmp, path)
-    finally:
-        for tmp, _ in written:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
 
 
 def _figure_json(fig) -> str:

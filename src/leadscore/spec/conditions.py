@@ -7,11 +7,12 @@ into SQL as text.
 
 from __future__ import annotations
 
-import re
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from leadscore.patterns import PatternError, check_pattern
 from leadscore.values import normalize_text, text_form
 
 TEXT_SET_OPS = ("in", "not_in")
@@ -19,8 +20,9 @@ TEXT_OPS = ("equals", "not_equals", "contains")
 NUMERIC_OPS = ("gt", "gte", "lt", "lte")
 ALL_OPS = (*TEXT_OPS, *TEXT_SET_OPS, "between", *NUMERIC_OPS, "matches", "missing")
 
-# Constructs that Python's re accepts but RE2 (DuckDB) and Java (Spark) do not share.
-_NON_PORTABLE_REGEX = re.compile(r"\(\?<?[=!]|\(\?P?<[A-Za-z_]|\\[1-9]|\(\?>|[*+?}][+]")
+# Conditions deeper than this are a generated mistake, not a rule people read; the
+# compilers recurse once per level.
+MAX_DEPTH = 32
 
 
 class ConditionError(ValueError):
@@ -55,6 +57,15 @@ class AnyOf:
 Condition = Test | AllOf | AnyOf
 
 
+def tests_of(cond: Condition | None) -> list[Test]:
+    """Every test of a condition, in order."""
+    if cond is None:
+        return []
+    if isinstance(cond, Test):
+        return [cond]
+    return [t for c in cond.items for t in tests_of(c)]
+
+
 def columns_of(cond: Condition | None) -> set[str]:
     """Every column a condition reads."""
     if cond is None:
@@ -70,6 +81,8 @@ def parse_condition(raw: Any, lists: Mapping[str, list[Any]]) -> Condition:
 
 
 def _parse(raw: Any, lists: Mapping[str, list[Any]], loc: tuple[str | int, ...]) -> Condition:
+    if loc.count("any") > MAX_DEPTH:
+        raise ConditionError(loc, f"conditions nest more than {MAX_DEPTH} levels of 'any'")
     if not isinstance(raw, Mapping) or not raw:
         raise ConditionError(loc, f"expected a mapping from a column to a test, got {_show(raw)}")
     items: list[Condition] = []
@@ -105,7 +118,7 @@ def _parse_test(
     if op not in ALL_OPS:
         raise ConditionError(loc, f"unknown test {_show(op)}; expected one of {', '.join(ALL_OPS)}")
     if op in TEXT_OPS:
-        if not _is_scalar(arg):
+        if not _is_scalar(arg) or not _finite(arg):
             raise ConditionError(loc, f"expected a text or a number, got {_show(arg)}")
         return Test(column, op, normalize_text(text_form(arg) or ""))
     if op in TEXT_SET_OPS:
@@ -113,28 +126,22 @@ def _parse_test(
         return Test(column, op, tuple(sorted({normalize_text(text_form(v) or "") for v in values})))
     if op == "between":
         if not (isinstance(arg, list) and len(arg) == 2 and all(_is_number(v) for v in arg)):
-            raise ConditionError(loc, f"expected [low, high] numbers, got {_show(arg)}")
+            raise ConditionError(loc, f"expected [low, high] {_numbers(arg)}, got {_show(arg)}")
         low, high = float(arg[0]), float(arg[1])
         if low > high:
             raise ConditionError(loc, f"low must not exceed high, got [{arg[0]}, {arg[1]}]")
         return Test(column, op, (low, high))
     if op in NUMERIC_OPS:
         if not _is_number(arg):
-            raise ConditionError(loc, f"expected a number, got {_show(arg)}")
+            raise ConditionError(loc, f"expected {_numbers(arg, 'a ')}, got {_show(arg)}")
         return Test(column, op, float(arg))
     if op == "matches":
         if not isinstance(arg, str) or not arg:
             raise ConditionError(loc, f"expected a regular expression, got {_show(arg)}")
         try:
-            re.compile(arg)
-        except re.error as exc:
-            raise ConditionError(loc, f"invalid regular expression {arg!r}: {exc}") from None
-        if _NON_PORTABLE_REGEX.search(arg):
-            raise ConditionError(
-                loc,
-                f"{arg!r} uses look-around, back-references or possessive/atomic groups, "
-                "which RE2 (DuckDB) does not support",
-            )
+            check_pattern(arg)
+        except PatternError as exc:
+            raise ConditionError(loc, str(exc)) from None
         return Test(column, op, arg)
     # missing
     if not isinstance(arg, bool):
@@ -148,7 +155,7 @@ def _resolve_list(arg: Any, lists: Mapping[str, list[Any]], loc: tuple[str | int
             known = ", ".join(sorted(lists)) or "none defined"
             raise ConditionError(loc, f"unknown list {arg!r} (lists: {known})")
         return list(lists[arg])
-    if not isinstance(arg, list) or not arg or not all(_is_scalar(v) for v in arg):
+    if not isinstance(arg, list) or not arg or not all(_is_scalar(v) and _finite(v) for v in arg):
         raise ConditionError(
             loc, f"expected a non-empty list of values or the name of a list, got {_show(arg)}"
         )
@@ -159,8 +166,21 @@ def _is_scalar(value: Any) -> bool:
     return isinstance(value, str | int | float)  # bool is an int
 
 
+def _finite(value: Any) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def _numbers(arg: Any, article: str = "") -> str:
+    """'finite numbers' when the value has a NaN or an infinity, else 'numbers'."""
+    values = arg if isinstance(arg, list) else [arg]
+    plural = "s" if not article else ""
+    if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+        return f"{article}finite number{plural}"
+    return f"{article}number{plural}"
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, int | float) and not isinstance(value, bool) and _finite(value)
 
 
 def _show(value: Any) -> str:

@@ -50,12 +50,18 @@ def predictive_path(model_path: str | Path, model: ScoringModel) -> Path | None:
     return Path(model_path).parent / model.predictive.file
 
 
+# A model of a thousand rules is a few tens of thousands of values; YAML aliases can
+# make a few hundred bytes expand to billions ("billion laughs"), so expansion stops here.
+MAX_VALUES = 1_000_000
+MAX_NESTING = 64
+
+
 def parse_model(text: str, source: str = "<model>") -> ScoringModel:
     """Validate a model given as YAML text; `source` names it in errors."""
     doc = _read_yaml(text, source)
     if not isinstance(doc, Mapping):
         raise ModelError(source, [ModelIssue((), "expected a mapping of model fields at the top")])
-    data = _plain(doc)
+    data = _Expansion(source, doc).plain(doc, ())
     lists = data.get("lists")
     context = {"lists": lists if _is_list_mapping(lists) else {}}
     try:
@@ -69,6 +75,9 @@ def _read_yaml(text: str, source: str) -> Any:
     yaml.allow_duplicate_keys = False  # PyYAML keeps the last duplicate silently; we refuse it
     try:
         return yaml.load(text)
+    except RecursionError:
+        message = f"invalid YAML: nested more than {MAX_NESTING} levels deep"
+        raise ModelError(source, [ModelIssue((), message)]) from None
     except DuplicateKeyError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         first = exc.context_mark.line + 1 if exc.context_mark else None
@@ -87,18 +96,37 @@ def _duplicate_key(problem: str) -> str:
     return f"{parts[1]!r}" if len(parts) > 2 else "in a mapping"
 
 
-def _plain(node: Any) -> Any:
-    """ruamel's commented containers and scalar subclasses -> plain Python values."""
-    if isinstance(node, Mapping):
-        return {_plain(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    if isinstance(node, bool) or node is None:
+class _Expansion:
+    """ruamel's commented containers and scalar subclasses -> plain Python values,
+    within MAX_VALUES values (aliases expanded) and MAX_NESTING levels."""
+
+    def __init__(self, source: str, doc: Any) -> None:
+        self.source, self.doc = source, doc
+        self.values = 0
+
+    def plain(self, node: Any, loc: tuple[str | int, ...]) -> Any:
+        self.values += 1
+        if self.values > MAX_VALUES:
+            self._fail(loc, f"the model expands to more than {MAX_VALUES:,} values "
+                       "(YAML aliases repeated inside each other?)")  # fmt: skip
+        if len(loc) > MAX_NESTING:
+            self._fail(loc, f"nested more than {MAX_NESTING} levels deep")
+        if isinstance(node, Mapping):
+            return {self.plain(k, loc): self.plain(v, (*loc, str(k))) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self.plain(v, (*loc, i)) for i, v in enumerate(node)]
+        if isinstance(node, bool) or node is None:
+            return node
+        for kind in (int, float, str):
+            if isinstance(node, kind):
+                return kind(node)
         return node
-    for kind in (int, float, str):
-        if isinstance(node, kind):
-            return kind(node)
-    return node
+
+    def _fail(self, loc: tuple[str | int, ...], message: str) -> None:
+        shown = loc[:6]
+        # Aliased nodes carry their anchor's line: name the top-level field's instead.
+        line = _line_of(self.doc, shown[:1])
+        raise ModelError(self.source, [ModelIssue(shown, message, line)])
 
 
 def _is_list_mapping(value: Any) -> bool:
@@ -146,10 +174,12 @@ def _message(errs: list[dict[str, Any]]) -> str:
         return "unknown field (check its spelling and indentation)"
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
-    if kind in {"greater_than", "greater_than_equal"}:
-        bound = ctx.get("gt", ctx.get("ge"))
-        sign = ">" if kind == "greater_than" else ">="
-        return f"must be {sign} {bound}, got {_show(err['input'])}"
+    if kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
+        bound = next(ctx[k] for k in ("gt", "ge", "lt", "le") if k in ctx)
+        sign = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<"}.get(kind, "<=")
+        return f"must be {sign} {bound:,}, got {_show(err['input'])}"
+    if kind == "finite_number":
+        return f"expected a finite number, got {_show(err['input'])}"
     if kind == "literal_error":
         return f"expected {ctx.get('expected')}, got {_show(err['input'])}"
     if kind in {"too_short", "too_long", "string_too_short"}:

@@ -27,9 +27,15 @@ from leadscore.errors import format_loc
 from leadscore.spec.conditions import Condition, ConditionError, parse_condition
 from leadscore.values import normalize_text, text_form
 
+# Finite numbers only (allow_inf_nan=False below); points and counts within sane
+# bounds, so that sums stay exact in float64 and every engine's integers hold them.
+MAX_POINTS = 1_000_000
+MAX_DAYS = 36_525  # a hundred years
+MAX_COUNT = 1_000_000
 Number = StrictInt | StrictFloat
-PositiveNumber = Annotated[Number, Field(gt=0)]
-PositiveInt = Annotated[StrictInt, Field(gt=0)]
+Points = Annotated[Number, Field(ge=-MAX_POINTS, le=MAX_POINTS)]
+Days = Annotated[Number, Field(gt=0, le=MAX_DAYS)]
+PositiveInt = Annotated[StrictInt, Field(gt=0, le=MAX_COUNT)]
 Name = Annotated[str, Field(min_length=1)]
 Scalar = str | StrictInt | StrictFloat | StrictBool
 
@@ -45,7 +51,9 @@ class SpecIssue(ValueError):
 
 
 class _Node(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False
+    )
 
 
 def _parse_if(raw: Any, info: ValidationInfo) -> Condition | None:
@@ -60,7 +68,7 @@ class FitRule(_Node):
 
     name: Name
     condition: Condition = Field(alias="if")
-    points: Number
+    points: Points
 
     @field_validator("condition", mode="before")
     @classmethod
@@ -107,13 +115,13 @@ class EventRule(_Node):
     name: Name
     event: Name
     condition: Condition | None = Field(default=None, alias="if")
-    points: Number
+    points: Points
     category: Name | None = None
     max_per_day: PositiveInt | None = None
     max_total: PositiveInt | None = None
     first_only: StrictBool = False
-    half_life_days: PositiveNumber | None = None
-    window_days: PositiveNumber | None = None
+    half_life_days: Days | None = None
+    window_days: Days | None = None
     decay: StrictBool = True
 
     @field_validator("condition", mode="before")
@@ -139,14 +147,14 @@ class InactivityRule(_Node):
     """Points (usually negative) when the lead's latest event is older than after_days."""
 
     name: Name
-    after_days: PositiveNumber
-    points: Number
+    after_days: Days
+    points: Points
     category: Name | None = None
 
 
 class Engagement(_Node):
-    half_life_days: PositiveNumber | None = None
-    window_days: PositiveNumber | None = None
+    half_life_days: Days | None = None
+    window_days: Days | None = None
     categories: dict[Name, Cap] = {}
     rules: list[EventRule] = []
     inactivity: list[InactivityRule] = []
