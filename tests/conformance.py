@@ -351,6 +351,119 @@ CASES = [
     ),
 ]
 
+CASES += [
+    Case(
+        "ignore case: Unicode's simple lowercase, one letter at a time",
+        """
+        model: unicode
+        fit:
+          rules:
+            - {name: greek, if: {city: {equals: ΟΔΟΣ}}, points: 1}
+            - {name: turkish, if: {city: {in: [istanbul]}}, points: 2}
+            - {name: french, if: {title: {contains: général}}, points: 4}
+            - {name: sharp s, if: {title: {equals: ẞ}}, points: 8}
+            - {name: kelvin, if: {title: {equals: K}}, points: 16}
+        """,
+        _leads(
+            [
+                {"lead_id": "a", "city": "ΟΔΟΣ", "title": "DIRECTEUR GÉNÉRAL"},
+                # A final ς is its own letter: simple lowercase keeps it apart from σ.
+                {"lead_id": "b", "city": "οδος", "title": "Directeur Général"},
+                # İ lowers to i (no combining dot), so İSTANBUL is istanbul.
+                {"lead_id": "c", "city": "İSTANBUL", "title": "ß"},
+                {"lead_id": "d", "city": "ISTANBUL", "title": "k"},  # the Kelvin sign lowers to k
+                {"lead_id": "e", "city": "ıstanbul", "title": "SS"},  # dotless ı is not i
+            ]
+        ),
+        expect={
+            "a": {"score": 5.0},
+            "b": {"score": 4.0},
+            "c": {"score": 10.0},
+            "d": {"score": 18.0},
+            "e": {"score": 0.0},
+        },
+    ),
+    Case(
+        "patterns mean what RE2 says on every engine",
+        r"""
+        model: patterns
+        fit:
+          rules:
+            - {name: accents, if: {title: {matches: '(?i)général'}}, points: 1}
+            - {name: ascii boundary, if: {title: {matches: '\bvp\b'}}, points: 2}
+            - {name: ascii word, if: {title: {matches: '^\w+$'}}, points: 4}
+            - {name: ascii space, if: {title: {matches: 'a\sb'}}, points: 8}
+            - {name: end of text, if: {title: {matches: 'ing$'}}, points: 16}
+            - {name: any but newline, if: {title: {matches: 'x.y'}}, points: 32}
+            - {name: literal bracket, if: {title: {matches: '[&[]z'}}, points: 64}
+            - {name: digits, if: {title: {matches: '^\d+$'}}, points: 128}
+        """,
+        _leads(
+            [
+                {"lead_id": "a", "title": "DIRECTEUR GÉNÉRAL"},
+                {"lead_id": "b", "title": "vpé"},  # é is not a word letter in RE2: \b after vp
+                {"lead_id": "c", "title": "café"},  # é is not \w
+                {"lead_id": "d", "title": "a\x0bb"},  # \v is not \s in RE2
+                {"lead_id": "e", "title": "Marketing\n"},  # $ is the end of the text only
+                {"lead_id": "f", "title": "x\ry"},  # . takes \r
+                {"lead_id": "g", "title": "x\ny"},  # . does not take \n
+                {"lead_id": "h", "title": "&z"},
+                {"lead_id": "i", "title": "٣٤"},  # Arabic-Indic digits are not \d
+                {"lead_id": "j", "title": "cafe"},
+            ]
+        ),
+        expect={
+            "a": {"score": 1.0},
+            "b": {"score": 2.0},
+            "c": {"score": 0.0},
+            "d": {"score": 0.0},
+            "e": {"score": 0.0},
+            "f": {"score": 32.0},
+            "g": {"score": 0.0},
+            "h": {"score": 64.0},
+            "i": {"score": 0.0},
+            "j": {"score": 4.0},
+        },
+    ),
+    Case(
+        "text times: one grammar, read alike by every engine",
+        """
+        model: times
+        engagement:
+          half_life_days: 1
+          rules:
+            - {name: seen, event: view, points: 1024}
+        """,
+        _leads([{"lead_id": k} for k in "abcdefghijk"]),
+        _events(
+            [
+                ("a", "view", "2024-03-09"),  # a date: midnight UTC
+                ("b", "view", "2024-03-09T12:00Z"),  # minutes, Z
+                ("c", "view", "2024-03-09t12:00:00z"),  # letters in either case
+                ("d", "view", "2024-03-09 13:30:00 +01:30"),  # a space, then the offset
+                ("e", "view", "2024-03-09T12:00:00.5-0000"),  # a fraction; +hhmm
+                ("f", "view", "2024-03-09T07:00:00-05"),  # +hh
+                ("g", "view", " 1709985600 "),  # epoch seconds, spaces around
+                ("h", "view", "1709985600.25"),
+                ("i", "view", "2024-02-29T00:00:00Z"),  # a leap day
+                ("j", "view", "2024-03-09T23:59:59.999999999+23:59"),
+                ("k", "view", "0001-01-01T00:00:00Z"),  # the first year there is
+            ]
+        ),
+        expect={
+            "a": {"score": 1024 * 2**-1.0},
+            "b": {"score": 1024 * 2**-0.5},
+            "c": {"score": 1024 * 2**-0.5},
+            "d": {"score": 1024 * 2**-0.5},
+            "e": {"score": 1024 * 2 ** -(0.5 - 0.5 / DAY)},
+            "f": {"score": 1024 * 2**-0.5},
+            "g": {"score": 1024 * 2**-0.5},
+            "h": {"score": 1024 * 2 ** -(0.5 - 0.25 / DAY)},
+            "i": {"score": 1024 * 2**-10.0},
+        },
+    ),
+]
+
 ACCOUNT_EXPECT = {
     "accounts: top-k mean without free mail": [
         {"account": "acme.com", "score": 25.0, "leads": 3, "mql_leads": 1},

@@ -9,6 +9,7 @@ from pathlib import Path
 import ibis.expr.types as ir
 import pyarrow as pa
 
+from leadscore import timeutil
 from leadscore.compile import account_scores, compile_model
 from leadscore.compile.ibis_compiler import N_EVENTS, dialect_for
 from leadscore.engines import DuckDBEngine
@@ -23,7 +24,7 @@ from leadscore.engines.canonical import (
     first_missing_id,
     model_needs,
 )
-from leadscore.errors import DataError, UsageError
+from leadscore.errors import DataError, UsageError, shown
 from leadscore.outputs import atomic_files
 from leadscore.spec.schema import ScoringModel
 
@@ -114,11 +115,9 @@ def prepare(
                     column=column,
                 )
         for row in engine.fetch(first_bad_timestamp(events_raw, engine.epoch_us)):
-            value = row["value"]
-            what = "is empty" if value is None or not value.strip() else f"{value!r} is not a time"
             raise DataError(
                 events_name,
-                f"{what}; expected ISO 8601 (2024-05-01T13:45:00Z) or epoch seconds",
+                _time_problem(row["value"]),
                 row=engine.row_number(events_raw, row["row"]),
                 column="timestamp",
             )
@@ -279,6 +278,17 @@ def _predictive(
         as_of=as_of,
     )
     return engine.materialize(table, _phase(progress, "predicting (LightGBM)"))
+
+
+def _time_problem(value: str | None) -> str:
+    """Why an event time was refused, in the words of the one time parser."""
+    if value is None or not value.strip():
+        return f"is empty; expected {timeutil.FORMS}"
+    try:
+        timeutil.parse_text(value)
+    except timeutil.TimeError as exc:
+        return str(exc)
+    return f"{shown(value)} is not a time; expected {timeutil.FORMS}"
 
 
 def _phase(progress: Progress | None, label: str) -> Callable[[float], None] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +36,12 @@ err = Console(stderr=True)
 
 ENGINE_HELP = "duckdb (default), spark, or an Ibis connection URL (postgres://user@host/db)."
 ModelArg = Annotated[Path, typer.Argument(help="The model file (YAML).", show_default=False)]
+EncodingOpt = Annotated[
+    str,
+    typer.Option(
+        "--encoding", help="Encoding of .csv and .jsonl inputs, e.g. latin-1 or cp1252."
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -78,6 +85,15 @@ def main() -> None:
     except ClickException as exc:  # usage mistakes: an unknown command, a missing option
         _error(_one_line(exc.format_message()) + _help_hint(exc))
         sys.exit(2)
+    except Exception as exc:  # a bug of ours: say so in one line; the trace on request
+        if os.environ.get("LEADSCORE_DEBUG"):
+            raise
+        _error(
+            f"internal error ({type(exc).__name__}: {_one_line(str(exc))[:200]}); this is a "
+            "bug in leadscore, please report it with the command you ran "
+            "(LEADSCORE_DEBUG=1 shows where it happened)"
+        )
+        sys.exit(1)
 
 
 def _error(message: str) -> None:
@@ -211,6 +227,7 @@ def score(
     accounts_out: Annotated[
         Path | None, typer.Option("--accounts-out", help="Also write account scores here.")
     ] = None,
+    encoding: EncodingOpt = "utf-8",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Score leads (and their events) with a model; write one row per lead."""
@@ -233,7 +250,7 @@ def score(
             )
     check_outputs(targets, inputs=[model, leads, events, predictive_path(model, m)])
     started = time.perf_counter()
-    eng = get_engine(engine, spark_master=spark_master)
+    eng = get_engine(engine, spark_master=spark_master, encoding=encoding)
     try:
         inputs = prepare(
             eng,
@@ -335,6 +352,7 @@ def learn(
         str | None,
         typer.Option("--as-of", help="Count events up to this time (default: the latest)."),
     ] = None,
+    encoding: EncodingOpt = "utf-8",
 ) -> None:
     """Learn a scorecard model (points, grades, MQL threshold, calibration) from outcomes."""
     from leadscore.learn import Objective
@@ -371,6 +389,7 @@ def learn(
             positive=positive,
             missing=missing or [],
             as_of=as_of_epoch,
+            encoding=encoding,
         )
         learned = run_learn(data, objective, predictive=predictive, step=status.update)
         status.update("writing the model")
@@ -434,6 +453,7 @@ def review(
         str | None,
         typer.Option("--as-of", help="Score as of this time (default: the latest event)."),
     ] = None,
+    encoding: EncodingOpt = "utf-8",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Measure a model on real outcomes; compare it with a challenger; write an HTML report."""
@@ -461,6 +481,7 @@ def review(
         compare=compare,
         reference=reference,
         reference_events=reference_events,
+        encoding=encoding,
     )
     with _progress(not quiet) as progress:
         result = run_review(request, progress=progress)

@@ -10,6 +10,13 @@ class LeadscoreError(Exception):
     """Base of every error a user can cause and fix."""
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """A value as messages quote it: repr, cut to `limit` characters (a bad value can be
+    a 10,000-character cell)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
 @dataclass(frozen=True)
 class ModelIssue:
     """One problem in a model file, located by line and field path."""

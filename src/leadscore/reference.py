@@ -20,7 +20,7 @@ from leadscore.spec.schema import (
     LogisticCalibration,
     ScoringModel,
 )
-from leadscore.timeutil import SECONDS_PER_DAY, to_epoch
+from leadscore.timeutil import MIN_EXPONENT, SECONDS_PER_DAY, to_epoch
 from leadscore.values import is_missing, normalize_text, parse_number, text_form
 
 
@@ -117,8 +117,14 @@ def rule_points(model: ScoringModel, rule: EventRule, events: list[dict], as_of:
         if half_life is None:
             total += rule.points
         else:
-            total += rule.points * 2.0 ** (-((as_of - t) / SECONDS_PER_DAY) / half_life)
+            total += rule.points * decay_factor(as_of - t, half_life)
     return total
+
+
+def decay_factor(age_seconds: float, half_life_days: float) -> float:
+    """2^(-age / half-life); 0 beyond a thousand half-lives, as every engine computes it."""
+    exponent = -(age_seconds / SECONDS_PER_DAY) / half_life_days
+    return 0.0 if exponent < MIN_EXPONENT else 2.0**exponent
 
 
 def score_lead(

@@ -23,7 +23,12 @@ import math
 import re
 from datetime import UTC, date, datetime
 
+from leadscore.errors import shown
+
 SECONDS_PER_DAY = 86400.0
+# Decay: an event over a thousand half-lives old counts 0 (2^-1000 is 1e-301), on every
+# engine alike; PostgreSQL raises on underflow instead of rounding to 0.
+MIN_EXPONENT = -1000.0
 
 # Epoch values at or above this size are milliseconds in practice (10^11 s is 5138 AD).
 MILLISECONDS_LIKE = 1e11
@@ -83,12 +88,12 @@ def parse_text(text: str) -> float:
     if _EPOCH.match(s):
         return check_epoch(float(s), text)
     if not _ISO.match(s):
-        raise TimeError(f"{_show(text)} is not a time; expected {FORMS}")
+        raise TimeError(f"{shown(text)} is not a time; expected {FORMS}")
     year, month, day = int(s[0:4]), int(s[5:7]), int(s[8:10])
     if year < 1:
-        raise TimeError(f"{_show(text)} is not a time: years start at 0001")
+        raise TimeError(f"{shown(text)} is not a time: years start at 0001")
     if day > days_in_month(year, month):
-        raise TimeError(f"{_show(text)} is not a time: {year:04d}-{month:02d} has no day {day}")
+        raise TimeError(f"{shown(text)} is not a time: {year:04d}-{month:02d} has no day {day}")
     seconds = days_from_civil(year, month, day) * SECONDS_PER_DAY
     if len(s) > 10:
         seconds += int(s[11:13]) * 3600 + int(s[14:16]) * 60
@@ -107,9 +112,9 @@ def parse_text(text: str) -> float:
     return seconds
 
 
-def check_epoch(seconds: float, shown: object = None) -> float:
+def check_epoch(seconds: float, given: object = None) -> float:
     """Epoch seconds within the years 0001-9999; milliseconds are refused as such."""
-    what = _show(shown if shown is not None else seconds)
+    what = shown(given if given is not None else seconds)
     if not math.isfinite(seconds):
         raise TimeError(f"{what} is not a time; expected {FORMS}")
     if abs(seconds) >= MILLISECONDS_LIKE:
@@ -135,7 +140,7 @@ def to_epoch(value: object) -> float:
         return check_epoch(float(value))
     if isinstance(value, str):
         return parse_text(value)
-    raise TimeError(f"{_show(value)} is not a time; expected {FORMS}")
+    raise TimeError(f"{shown(value)} is not a time; expected {FORMS}")
 
 
 def parse_as_of(text: str | None, option: str = "--as-of") -> float:
@@ -155,8 +160,3 @@ def format_epoch(epoch: float) -> str:
     if not EARLIEST <= epoch <= LATEST:
         return f"{epoch:g} (epoch seconds)"
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
-
-
-def _show(value: object, limit: int = 60) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

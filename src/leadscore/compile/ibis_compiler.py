@@ -20,7 +20,7 @@ from leadscore import patterns
 from leadscore.errors import UsageError
 from leadscore.spec.conditions import AllOf, AnyOf, Condition, Test, tests_of
 from leadscore.spec.schema import EventRule, LogisticCalibration, ScoringModel
-from leadscore.timeutil import SECONDS_PER_DAY
+from leadscore.timeutil import MIN_EXPONENT, SECONDS_PER_DAY
 from leadscore.values import NUMBER_PATTERN
 
 EVENT_COLUMNS = ("lead_id", "event", "ts")
@@ -171,8 +171,12 @@ def _points_sum(
     """Sum of p * 2^(-(T - t) / h) over the kept events (p each without decay)."""
     if half_life is None:
         return ts.count(where=where).cast("float64") * float(points)
-    decayed = float(points) * ibis.literal(2.0).pow(-((as_of - ts) / SECONDS_PER_DAY) / half_life)
-    return decayed.sum(where=where)
+    # timeutil.MIN_EXPONENT: PostgreSQL raises on underflow rather than giving 0.
+    exponent = -((as_of - ts) / SECONDS_PER_DAY) / half_life
+    factor = ibis.ifelse(
+        exponent < MIN_EXPONENT, 0.0, ibis.literal(2.0).pow(exponent.clip(lower=MIN_EXPONENT))
+    )
+    return (float(points) * factor).sum(where=where)
 
 
 def _is_limited(rule: EventRule) -> bool:

@@ -21,7 +21,6 @@ from leadscore.engines.canonical import ROW, EpochMicros
 T = TypeVar("T")
 Progress = Callable[[float], None]
 
-READABLE = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 WRITABLE = {".csv": "csv", ".parquet": "parquet"}
 
 _names = itertools.count()

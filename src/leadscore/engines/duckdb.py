@@ -7,29 +7,19 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-from leadscore.engines.base import READABLE, WRITABLE, IbisEngine, Progress, first_line, fresh_name
+from leadscore.engines.base import WRITABLE, IbisEngine, Progress, first_line, fresh_name
 from leadscore.engines.canonical import ROW
-from leadscore.errors import DataError
+from leadscore.engines.files import (
+    UTF8,
+    TextFiles,
+    check_local_file,
+    diagnose,
+    first_bad_record,
+    looks_unsplit,
+)
+from leadscore.errors import DataError, shown
 
 # No `from __future__ import annotations` here: Ibis reads the UDF's annotations.
-
-
-def input_format(path: Path) -> str:
-    kind = READABLE.get(path.suffix.lower())
-    if kind is None:
-        raise DataError(
-            str(path), f"unknown file type {path.suffix!r}; expected .csv, .parquet or .jsonl"
-        )
-    return kind
-
-
-def check_local_file(path: Path) -> str:
-    """The file's format, or a DataError that says what is wrong with the path."""
-    if not path.exists():
-        raise DataError(str(path), "file not found")
-    if path.is_dir():
-        raise DataError(str(path), "is a folder; expected a .csv, .parquet or .jsonl file")
-    return input_format(path)
 
 
 @ibis.udf.scalar.builtin(name="epoch_us")
@@ -44,9 +34,10 @@ class DuckDBEngine(IbisEngine):
     dialect = "duckdb"
     epoch_us = staticmethod(_epoch_us)
 
-    def __init__(self) -> None:
+    def __init__(self, encoding: str = UTF8) -> None:
         super().__init__(ibis.duckdb.connect())
         self.con.raw_sql("SET TimeZone = 'UTC'")
+        self.text_files = TextFiles(encoding)
 
     def open(self, source: Path | str) -> ir.Table:
         """A raw input table with `_ls_row`, the 1-based row number of each record."""
@@ -54,22 +45,43 @@ class DuckDBEngine(IbisEngine):
         kind = check_local_file(path)
         name = fresh_name("input")
         raw = self.con.con
-        try:
-            if kind == "parquet":
+        if kind == "parquet":
+            try:
                 # Parquet is read where it lies; file_row_number gives rows for messages.
                 table = self.con.read_parquet(path, table_name=name, file_row_number=True)
-                return table.mutate(**{ROW: table.file_row_number + 1}).drop("file_row_number")
-            # Text files are loaded once; insertion order makes rowid the row number.
-            reader = (
-                "read_csv(?, all_varchar = true, header = true)"
-                if kind == "csv"
-                else "read_json(?, format = 'newline_delimited')"
-            )
-            raw.execute(f"CREATE TEMP TABLE {name}_data AS SELECT * FROM {reader}", [str(path)])
-            raw.execute(f"CREATE TEMP VIEW {name} AS SELECT *, rowid + 1 AS {ROW} FROM {name}_data")
+            except duckdb.Error as exc:
+                raise DataError(str(path), f"cannot read as parquet: {first_line(exc)}") from None
+            return table.mutate(**{ROW: table.file_row_number + 1}).drop("file_row_number")
+        readable = self.text_files.utf8(path, kind)
+        # Text files are loaded once; insertion order makes rowid the row number.
+        reader = (
+            "read_csv(?, all_varchar = true, header = true)"
+            if kind == "csv"
+            else "read_json(?, format = 'newline_delimited')"
+        )
+        try:
+            raw.execute(f"CREATE TEMP TABLE {name}_data AS SELECT * FROM {reader}", [str(readable)])
         except duckdb.Error as exc:
-            raise DataError(str(path), f"cannot read as {kind}: {first_line(exc)}") from None
+            raise diagnose(path, kind, first_line(exc)) from None
+        described = raw.execute(f"DESCRIBE {name}_data").fetchall()
+        columns = [row[0] for row in described]
+        if kind == "csv" and looks_unsplit(columns):
+            raise first_bad_record(readable, kind) or DataError(
+                str(path), f"cannot tell the columns apart in the header {shown(columns[0])}"
+            )
+        # JSON values of mixed types (text and numbers in one key) come as JSON: read
+        # them as their text, so that 1715331600 and "2024-05-01" are both times.
+        fields = ", ".join(
+            f"{_quoted(c)} ->> '$' AS {_quoted(c)}" for c, kind_, *_ in described if kind_ == "JSON"
+        )
+        replace = f" REPLACE ({fields})" if fields else ""
+        raw.execute(
+            f"CREATE TEMP VIEW {name} AS SELECT *{replace}, rowid + 1 AS {ROW} FROM {name}_data"
+        )
         return self.con.table(name)
+
+    def close(self) -> None:
+        self.text_files.close()
 
     def write(self, expr: ir.Table, path: Path, progress: Progress | None = None) -> None:
         kind = WRITABLE[path.suffix.lower()]
@@ -82,3 +94,7 @@ class DuckDBEngine(IbisEngine):
         except duckdb.Error:
             return None
         return done if done >= 0 else None
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

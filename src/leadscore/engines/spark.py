@@ -16,9 +16,16 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from leadscore.engines.base import READABLE, IbisEngine, Progress, first_line, fresh_name
+from leadscore.engines.base import IbisEngine, Progress, first_line, fresh_name
 from leadscore.engines.canonical import ROW
-from leadscore.engines.duckdb import check_local_file, input_format
+from leadscore.engines.files import (
+    READABLE,
+    UTF8,
+    TextFiles,
+    check_local_file,
+    diagnose,
+    input_format,
+)
 from leadscore.errors import DataError, UsageError
 
 # No `from __future__ import annotations` here: Ibis reads the UDF's annotations.
@@ -117,8 +124,11 @@ class SparkEngine(IbisEngine):
     dialect = "pyspark"
     epoch_us = staticmethod(_unix_micros)
 
-    def __init__(self, master: str | None = None, session: Any = None) -> None:
+    def __init__(
+        self, master: str | None = None, session: Any = None, encoding: str = UTF8
+    ) -> None:
         """Start a session for this run, or use the caller's (which it leaves running)."""
+        self.text_files = TextFiles(encoding)
         self._owned = session is None
         self.session = session if session is not None else start_session(master)
         super().__init__(ibis.pyspark.connect(self.session))
@@ -132,10 +142,14 @@ class SparkEngine(IbisEngine):
 
         text = str(source)
         suffix = Path(text).suffix.lower()
+        local: Path | None = None
         if "://" in text:
             kind, uri = input_format(Path(text)), text
         elif suffix in READABLE or Path(text).exists():
-            kind, uri = check_local_file(Path(text)), Path(text).resolve().as_uri()
+            kind, local = check_local_file(Path(text)), Path(text)
+            if kind != "parquet":
+                local = self.text_files.utf8(local, kind)
+            uri = local.resolve().as_uri()
         else:
             return self._catalog_table(text)
         reader = self.session.read
@@ -149,6 +163,8 @@ class SparkEngine(IbisEngine):
                 df = reader.json(uri)
             df.schema  # noqa: B018  (reading the schema surfaces a bad file here)
         except Exception as exc:
+            if local is not None and kind != "parquet":
+                raise diagnose(local, kind, first_line(exc)) from None
             raise DataError(text, f"cannot read as {kind}: {first_line(exc)}") from None
         # Increasing in file order (partitions follow the file); row_number() turns
         # such an id into a row when an error message needs one.
@@ -219,6 +235,7 @@ class SparkEngine(IbisEngine):
         return 100.0 * done
 
     def close(self) -> None:
+        self.text_files.close()
         for df in self._cached:
             df.unpersist()
         self._cached.clear()

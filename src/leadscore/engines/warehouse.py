@@ -13,9 +13,10 @@ from pathlib import Path
 import ibis
 import ibis.expr.types as ir
 
-from leadscore.engines.base import READABLE, IbisEngine, first_line, fresh_name
+from leadscore.engines.base import IbisEngine, first_line, fresh_name
 from leadscore.engines.canonical import ROW
 from leadscore.engines.duckdb import DuckDBEngine
+from leadscore.engines.files import READABLE, UTF8
 from leadscore.errors import DataError, UsageError
 
 # Backends whose session time zone we set to UTC; decay uses epoch seconds anyway,
@@ -24,7 +25,8 @@ _UTC = {"postgres": "SET TIME ZONE 'UTC'"}
 
 
 class WarehouseEngine(IbisEngine):
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, encoding: str = UTF8) -> None:
+        self.encoding = encoding
         try:
             con = ibis.connect(url)
         except Exception as exc:  # a bad URL, a missing driver, a refused connection
@@ -53,10 +55,11 @@ class WarehouseEngine(IbisEngine):
         text = str(source)
         path = Path(text)
         if path.suffix.lower() in READABLE or path.exists():
-            local = DuckDBEngine()
+            local = DuckDBEngine(self.encoding)
             try:
                 table = local.to_arrow(local.open(path))
             finally:
+                local.close()
                 local.con.disconnect()
             return self.con.create_table(fresh_name("input"), table, temp=True)
         schema, _, name = text.rpartition(".")

@@ -81,9 +81,10 @@ def load_dataset(
     missing: list[str] = (),  # type: ignore[assignment]
     as_of: float | None = None,
     min_converters: int = MIN_CONVERTERS,
+    encoding: str = "utf-8",
 ) -> Dataset:
     """Read and check the leads; raise DataError or UsageError on anything unusable."""
-    engine = DuckDBEngine()
+    engine = DuckDBEngine(encoding)
     try:
         raw = engine.open(leads)
         table = engine.to_arrow(raw.order_by(ROW))

@@ -37,6 +37,7 @@ class Request:
     compare: Path | None = None
     reference: Path | None = None
     reference_events: Path | None = None
+    encoding: str = "utf-8"  # of text inputs
 
 
 def review(
@@ -63,7 +64,7 @@ def review(
                 "(give them the same id, or name the column with --id)"
             )
         models.append((req.compare, challenger))
-    engine = DuckDBEngine()
+    engine = DuckDBEngine(req.encoding)
     try:
         # Both files are checked before either is scored: bad input stops at once.
         prepared = prepare_population(

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from leadscore.errors import shown
 from leadscore.patterns import PatternError, check_pattern
 from leadscore.values import normalize_text, text_form
 
@@ -84,15 +85,15 @@ def _parse(raw: Any, lists: Mapping[str, list[Any]], loc: tuple[str | int, ...])
     if loc.count("any") > MAX_DEPTH:
         raise ConditionError(loc, f"conditions nest more than {MAX_DEPTH} levels of 'any'")
     if not isinstance(raw, Mapping) or not raw:
-        raise ConditionError(loc, f"expected a mapping from a column to a test, got {_show(raw)}")
+        raise ConditionError(loc, f"expected a mapping from a column to a test, got {shown(raw)}")
     items: list[Condition] = []
     for key, spec in raw.items():
         if not isinstance(key, str) or not key.strip():
-            raise ConditionError(loc, f"column names must be text, got {_show(key)}")
+            raise ConditionError(loc, f"column names must be text, got {shown(key)}")
         if key == "any":
             if not isinstance(spec, list) or not spec:
                 raise ConditionError(
-                    (*loc, "any"), f"expected a non-empty list of conditions, got {_show(spec)}"
+                    (*loc, "any"), f"expected a non-empty list of conditions, got {shown(spec)}"
                 )
             items.append(
                 AnyOf(tuple(_parse(c, lists, (*loc, "any", i)) for i, c in enumerate(spec)))
@@ -116,28 +117,28 @@ def _parse_test(
     column: str, op: Any, arg: Any, lists: Mapping[str, list[Any]], loc: tuple[str | int, ...]
 ) -> Test:
     if op not in ALL_OPS:
-        raise ConditionError(loc, f"unknown test {_show(op)}; expected one of {', '.join(ALL_OPS)}")
+        raise ConditionError(loc, f"unknown test {shown(op)}; expected one of {', '.join(ALL_OPS)}")
     if op in TEXT_OPS:
         if not _is_scalar(arg) or not _finite(arg):
-            raise ConditionError(loc, f"expected a text or a number, got {_show(arg)}")
+            raise ConditionError(loc, f"expected a text or a number, got {shown(arg)}")
         return Test(column, op, normalize_text(text_form(arg) or ""))
     if op in TEXT_SET_OPS:
         values = _resolve_list(arg, lists, loc)
         return Test(column, op, tuple(sorted({normalize_text(text_form(v) or "") for v in values})))
     if op == "between":
         if not (isinstance(arg, list) and len(arg) == 2 and all(_is_number(v) for v in arg)):
-            raise ConditionError(loc, f"expected [low, high] {_numbers(arg)}, got {_show(arg)}")
+            raise ConditionError(loc, f"expected [low, high] {_numbers(arg)}, got {shown(arg)}")
         low, high = float(arg[0]), float(arg[1])
         if low > high:
             raise ConditionError(loc, f"low must not exceed high, got [{arg[0]}, {arg[1]}]")
         return Test(column, op, (low, high))
     if op in NUMERIC_OPS:
         if not _is_number(arg):
-            raise ConditionError(loc, f"expected {_numbers(arg, 'a ')}, got {_show(arg)}")
+            raise ConditionError(loc, f"expected {_numbers(arg, 'a ')}, got {shown(arg)}")
         return Test(column, op, float(arg))
     if op == "matches":
         if not isinstance(arg, str) or not arg:
-            raise ConditionError(loc, f"expected a regular expression, got {_show(arg)}")
+            raise ConditionError(loc, f"expected a regular expression, got {shown(arg)}")
         try:
             check_pattern(arg)
         except PatternError as exc:
@@ -145,7 +146,7 @@ def _parse_test(
         return Test(column, op, arg)
     # missing
     if not isinstance(arg, bool):
-        raise ConditionError(loc, f"expected true or false, got {_show(arg)}")
+        raise ConditionError(loc, f"expected true or false, got {shown(arg)}")
     return Test(column, op, arg)
 
 
@@ -157,7 +158,7 @@ def _resolve_list(arg: Any, lists: Mapping[str, list[Any]], loc: tuple[str | int
         return list(lists[arg])
     if not isinstance(arg, list) or not arg or not all(_is_scalar(v) and _finite(v) for v in arg):
         raise ConditionError(
-            loc, f"expected a non-empty list of values or the name of a list, got {_show(arg)}"
+            loc, f"expected a non-empty list of values or the name of a list, got {shown(arg)}"
         )
     return arg
 
@@ -181,8 +182,3 @@ def _numbers(arg: Any, article: str = "") -> str:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and _finite(value)
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -12,7 +12,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError
 
-from leadscore.errors import ModelError, ModelIssue
+from leadscore.errors import ModelError, ModelIssue, shown
 from leadscore.spec.conditions import ConditionError
 from leadscore.spec.schema import ScoringModel, SpecIssue
 
@@ -165,7 +165,7 @@ def _message(errs: list[dict[str, Any]]) -> str:
     types = [e["type"] for e in errs]
     if all(t in _TYPE_WORDS for t in types):
         wanted = list(dict.fromkeys(_TYPE_WORDS[t] for t in types))
-        return f"expected {' or '.join(wanted)}, got {_show(errs[0]['input'])}"
+        return f"expected {' or '.join(wanted)}, got {shown(errs[0]['input'])}"
     err = next(e for e in errs if e["type"] not in _TYPE_WORDS)
     kind, ctx = err["type"], err.get("ctx") or {}
     if kind == "missing":
@@ -177,14 +177,14 @@ def _message(errs: list[dict[str, Any]]) -> str:
     if kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
         bound = next(ctx[k] for k in ("gt", "ge", "lt", "le") if k in ctx)
         sign = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<"}.get(kind, "<=")
-        return f"must be {sign} {bound:,}, got {_show(err['input'])}"
+        return f"must be {sign} {bound:,}, got {shown(err['input'])}"
     if kind == "finite_number":
-        return f"expected a finite number, got {_show(err['input'])}"
+        return f"expected a finite number, got {shown(err['input'])}"
     if kind == "literal_error":
-        return f"expected {ctx.get('expected')}, got {_show(err['input'])}"
+        return f"expected {ctx.get('expected')}, got {shown(err['input'])}"
     if kind in {"too_short", "too_long", "string_too_short"}:
         return err["msg"].replace("Value", "the value").replace("List", "the list")
-    return f"{err['msg']}, got {_show(err['input'])}"
+    return f"{err['msg']}, got {shown(err['input'])}"
 
 
 def _data_path(loc: tuple[Any, ...], doc: Any) -> tuple[str | int, ...]:
@@ -221,8 +221,3 @@ def _line_of(doc: Any, loc: tuple[str | int, ...]) -> int | None:
     if line is None and isinstance(doc, CommentedMap):
         line = 1
     return line
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

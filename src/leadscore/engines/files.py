@@ -1,0 +1,223 @@
+"""Local input files: their type, their encoding, and what is wrong with them.
+
+Engines read files with their own readers; this module checks what those readers
+report badly or not at all (a file that is not UTF-8, an empty file, a CSV whose
+rows do not have the header's fields, a JSON line that does not parse) and says
+so with the file, the row and what to do. Rows are data rows counted from 1, as
+everywhere in leadscore: the first row after a CSV header is row 1, and the first
+line of a JSON-lines file is row 1.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from leadscore.errors import DataError, UsageError, shown
+
+READABLE = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+UTF8 = "utf-8"
+_CHUNK = 16 << 20
+_DELIMITERS = ",;\t|"
+
+
+def input_format(path: Path) -> str:
+    kind = READABLE.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(
+            str(path), f"unknown file type {path.suffix!r}; expected .csv, .parquet or .jsonl"
+        )
+    return kind
+
+
+def check_local_file(path: Path) -> str:
+    """The file's format, or a DataError that says what is wrong with the path."""
+    if not path.exists():
+        raise DataError(str(path), "file not found")
+    if path.is_dir():
+        raise DataError(str(path), "is a folder; expected a .csv, .parquet or .jsonl file")
+    kind = input_format(path)
+    if kind != "parquet" and not _has_text(path):
+        raise DataError(str(path), "the file is empty")
+    return kind
+
+
+def check_encoding(name: str) -> str:
+    """The --encoding value as Python names it; UsageError for one Python does not know."""
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        raise UsageError(
+            f"--encoding {name!r} is not an encoding; try utf-8, latin-1, cp1252 or utf-16"
+        ) from None
+
+
+class TextFiles:
+    """Text inputs made readable as UTF-8: checked in place, or converted to a temporary
+    copy when the user names another encoding. The copies go with `close`."""
+
+    def __init__(self, encoding: str = UTF8) -> None:
+        self.encoding = check_encoding(encoding)
+        self._folder: Path | None = None
+
+    def utf8(self, path: Path, kind: str) -> Path:
+        """A UTF-8 file with the content of `path` (itself when it already is)."""
+        if self.encoding == UTF8:
+            _check_utf8(path, kind)
+            return path
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="leadscore-text-"))
+        copy = self._folder / f"{len(list(self._folder.iterdir()))}{path.suffix}"
+        _convert(path, kind, self.encoding, copy)
+        return copy
+
+    def close(self) -> None:
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+
+def _has_text(path: Path) -> bool:
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 16):
+            if chunk.strip():
+                return True
+    return False
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            yield chunk
+
+
+def _check_utf8(path: Path, kind: str) -> None:
+    """Streams the file through a strict decoder; names the row of the first bad byte."""
+    decoder = codecs.getincrementaldecoder(UTF8)("strict")
+    offset = 0
+    for chunk in _chunks(path):
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            _not_utf8(path, kind, offset + exc.start, chunk[exc.start : exc.start + 1])
+        offset += len(chunk)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        _not_utf8(path, kind, offset, b"")
+
+
+def _not_utf8(path: Path, kind: str, offset: int, byte: bytes) -> None:
+    row = _row_at(path, kind, offset)
+    what = f"byte 0x{byte.hex().upper()}" if byte else "a cut-off character at the end"
+    raise DataError(
+        str(path),
+        f"is not UTF-8 text ({what}); if it is Latin-1 or Windows text, add --encoding latin-1 "
+        f"(or cp1252), or convert it: iconv -f latin1 -t utf-8 {path.name} > utf8-{path.name}",
+        row=row,
+    )
+
+
+def _row_at(path: Path, kind: str, offset: int) -> int | None:
+    """The data row holding byte `offset` (counting records, so quoted newlines count right)."""
+    with path.open("rb") as fh:
+        prefix = fh.read(offset).decode(UTF8, errors="replace")
+    if kind == "jsonl":
+        return prefix.count("\n") + 1
+    records = sum(1 for _ in csv.reader(io.StringIO(prefix + "x"), _dialect(prefix)))
+    return max(records - 1, 1) if records else None
+
+
+def _dialect(sample: str) -> type[csv.Dialect]:
+    header = sample.split("\n", 1)[0]
+    delimiter = max(_DELIMITERS, key=header.count)
+
+    class Dialect(csv.excel):
+        pass
+
+    Dialect.delimiter = delimiter if header.count(delimiter) else ","
+    return Dialect
+
+
+def _convert(path: Path, kind: str, encoding: str, copy: Path) -> None:
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    offset = 0
+    with copy.open("w", encoding=UTF8, newline="") as out:
+        for chunk in _chunks(path):
+            try:
+                out.write(decoder.decode(chunk))
+            except UnicodeDecodeError as exc:
+                byte = chunk[exc.start : exc.start + 1].hex().upper()
+                raise DataError(
+                    str(path),
+                    f"is not {encoding} text either (byte 0x{byte} at byte {offset + exc.start:,}"
+                    "); check --encoding",
+                ) from None
+            offset += len(chunk)
+        out.write(decoder.decode(b"", final=True))
+
+
+def diagnose(path: Path, kind: str, reader_message: str) -> DataError:
+    """The precise problem of a text file that the engine's reader refused."""
+    found = first_bad_record(path, kind)
+    if found is not None:
+        return found
+    return DataError(str(path), f"cannot read as {kind}: {shown(reader_message, 200)[1:-1]}")
+
+
+def first_bad_record(path: Path, kind: str) -> DataError | None:
+    """A CSV row with other fields than the header, or a JSON line that does not parse."""
+    name = str(path)
+    with path.open(encoding=UTF8, errors="replace", newline="") as fh:
+        if kind == "jsonl":
+            for row, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    return DataError(
+                        name, f"not valid JSON: {exc.msg} at column {exc.colno}", row=row
+                    )
+                if not isinstance(value, dict):
+                    return DataError(name, "expected one JSON object per line", row=row)
+            return None
+        sample = fh.read(1 << 16)
+        fh.seek(0)
+        reader = csv.reader(fh, _dialect(sample))
+        header = next(reader, None)
+        if not header:
+            return DataError(name, "the file is empty")
+        for row, fields in enumerate(reader, start=1):
+            if fields and len(fields) != len(header):
+                return DataError(
+                    name,
+                    f"has {len(fields)} fields where the header has {len(header)} "
+                    f"({', '.join(shown(h, 30) for h in header[:6])}"
+                    f"{', ...' if len(header) > 6 else ''})",
+                    row=row,
+                )
+    return None
+
+
+def looks_unsplit(columns: list[str]) -> bool:
+    """One column whose name holds a delimiter: the reader could not split the rows."""
+    return len(columns) == 1 and any(d in columns[0] for d in _DELIMITERS)
+
+
+__all__ = [
+    "READABLE",
+    "TextFiles",
+    "check_encoding",
+    "check_local_file",
+    "diagnose",
+    "first_bad_record",
+    "input_format",
+    "looks_unsplit",
+]
