@@ -18,6 +18,7 @@ from hypothesis import given, settings
 
 from leadscore import reference
 from leadscore.batch import score_tables
+from leadscore.compile import engagement
 from leadscore.timeutil import to_epoch
 from tests.conformance import ACCOUNT_EXPECT, CASES, Case
 from tests.strategies import (
@@ -78,8 +79,17 @@ def run_reference(case: Case) -> tuple[Rows, list[dict[str, Any]] | None]:
     return rows, accounts
 
 
+@pytest.fixture(params=["per rule", "by hits"])
+def plan(request, monkeypatch) -> str:
+    """Every case through both plans of the engagement rules (compile.engagement)."""
+    if request.param == "by hits":
+        monkeypatch.setattr(engagement, "PER_RULE_LIMITED", 0)
+        monkeypatch.setattr(engagement, "PER_RULE_UNLIMITED", 0)
+    return request.param
+
+
 @pytest.fixture(params=ENGINES)
-def engine_run(request) -> Callable[[Case], tuple[Rows, list[dict[str, Any]] | None]]:
+def engine_run(request, plan) -> Callable[[Case], tuple[Rows, list[dict[str, Any]] | None]]:
     name = request.param
 
     def run(case: Case) -> tuple[Rows, list[dict[str, Any]] | None]:
@@ -205,7 +215,7 @@ def test_text_times_and_lowercase_alike(engine_name: str, request: pytest.Fixtur
     """The time grammar and the lowercase rule, value by value, on every engine."""
     import pyarrow as pa
 
-    from leadscore.compile.ibis_compiler import dialect_for
+    from leadscore.compile.dialects import dialect_for
     from leadscore.engines.canonical import ROW, text_epoch_seconds
     from leadscore.timeutil import TimeError, parse_text
     from leadscore.values import lower_text

@@ -11,7 +11,9 @@ import pyarrow as pa
 
 from leadscore import timeutil
 from leadscore.compile import account_scores, compile_model
-from leadscore.compile.ibis_compiler import N_EVENTS, dialect_for
+from leadscore.compile.dialects import dialect_for
+from leadscore.compile.engagement import N_EVENTS
+from leadscore.compile.readings import add_readings, condition_expr, readings_for
 from leadscore.engines import DuckDBEngine
 from leadscore.engines.base import IbisEngine
 from leadscore.engines.canonical import (
@@ -26,7 +28,8 @@ from leadscore.engines.canonical import (
 )
 from leadscore.errors import DataError, UsageError, shown
 from leadscore.outputs import atomic_files
-from leadscore.spec.schema import ScoringModel
+from leadscore.spec.conditions import Test, columns_of
+from leadscore.spec.schema import FitRule, ScoringModel
 
 Progress = Callable[[str, float], None]
 
@@ -149,6 +152,7 @@ def score_inputs(
         as_of=as_of,
         id_column=inputs.id_column,
         dialect=dialect_for(engine.dialect),
+        view=engine.view,
     )
     totals = None
     if query.event_totals is not None:
@@ -173,7 +177,57 @@ def score_inputs(
             )
         scores = _predictive(engine, model, inputs, scores, as_of, predictive_file, progress)
     run.leads = int(engine.scalar(scores.count()))
+    run.warnings += _catch_all_warnings(engine, model, inputs, run.leads)
     return scores, run
+
+
+# A learned catch-all ("Country: other values") stands for values that were rare when the
+# model was learned: firing for most leads, it says that the data moved under the model.
+CATCH_ALL_SUFFIX = "other values"
+CATCH_ALL_WARNING_SHARE = 0.5
+MIN_LEADS_FOR_SHARES = 100
+
+
+def catch_all_rules(model: ScoringModel) -> list[FitRule]:
+    """Fit rules of every value but a list (learn names them '...: other values')."""
+    out = []
+    for rule in model.fit.rules:
+        test = rule.condition
+        if (
+            rule.name.endswith(CATCH_ALL_SUFFIX)
+            and isinstance(test, Test)
+            and (test.op == "not_in" or (test.op == "missing" and test.value is False))
+        ):
+            out.append(rule)
+    return out
+
+
+def _catch_all_warnings(
+    engine: IbisEngine, model: ScoringModel, inputs: Inputs, n_leads: int
+) -> list[str]:
+    rules = catch_all_rules(model)
+    if not rules or n_leads < MIN_LEADS_FOR_SHARES:
+        return []
+    dialect = dialect_for(engine.dialect)
+    readings = readings_for(r.condition for r in rules)
+    leads = add_readings(inputs.leads, readings, sorted(model.missing_set), dialect)
+    counts = {
+        f"_ls_w{i}": condition_expr(r.condition, leads, readings, dialect).sum()
+        for i, r in enumerate(rules)
+    }
+    row = engine.fetch(leads.aggregate(**counts))[0]
+    warnings = []
+    for i, rule in enumerate(rules):
+        share = (row[f"_ls_w{i}"] or 0) / n_leads
+        if share > CATCH_ALL_WARNING_SHARE:
+            column = next(iter(columns_of(rule.condition)))
+            warnings.append(
+                f"rule {rule.name!r} fired for {share:.0%} of the {n_leads:,} leads: it stands "
+                f"for values of {column!r} that were rare when the model was learned, so most of "
+                f"these leads have values the model does not know (a new period, renamed "
+                f"values?); check {column!r}, or learn the model again"
+            )
+    return warnings
 
 
 def score_to_file(

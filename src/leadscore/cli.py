@@ -38,9 +38,7 @@ ENGINE_HELP = "duckdb (default), spark, or an Ibis connection URL (postgres://us
 ModelArg = Annotated[Path, typer.Argument(help="The model file (YAML).", show_default=False)]
 EncodingOpt = Annotated[
     str,
-    typer.Option(
-        "--encoding", help="Encoding of .csv and .jsonl inputs, e.g. latin-1 or cp1252."
-    ),
+    typer.Option("--encoding", help="Encoding of .csv and .jsonl inputs, e.g. latin-1 or cp1252."),
 ]
 
 
@@ -303,7 +301,7 @@ def compile_(
     m = load_model(model)
     as_of_epoch = parse_as_of(as_of) if as_of is not None else None
     sql = model_sql(m, dialect=sql_dialect(engine), as_of=as_of_epoch)
-    out.print(sql, highlight=False, soft_wrap=True)
+    sys.stdout.write(sql + "\n")  # plain: Rich takes seconds to lay out a long query
 
 
 @app.command()
@@ -395,6 +393,8 @@ def learn(
         status.update("writing the model")
         written = write_outputs(learned, output, source=leads.name)
     print_summary(out, learned)
+    for note in data.notes:
+        err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     elapsed = time.perf_counter() - started
     err.print(
         f"learned from {data.n:,} leads in {elapsed:.1f}s -> " + ", ".join(map(str, written)),
@@ -443,6 +443,13 @@ def review(
         Path | None,
         typer.Option("--outcomes", help="Outcomes in their own file (id and target columns)."),
     ] = None,
+    absent_not_converted: Annotated[
+        bool,
+        typer.Option(
+            "--absent-not-converted",
+            help="Leads that --outcomes does not list did not convert (a file of won deals).",
+        ),
+    ] = False,
     positive: Annotated[
         str | None, typer.Option("--positive", help="The target value that means converted.")
     ] = None,
@@ -482,6 +489,7 @@ def review(
         reference=reference,
         reference_events=reference_events,
         encoding=encoding,
+        absent_not_converted=absent_not_converted,
     )
     with _progress(not quiet) as progress:
         result = run_review(request, progress=progress)
@@ -591,11 +599,17 @@ def demo(
     from leadscore.batch import prepare, score_to_file
     from leadscore.engines import DuckDBEngine
     from leadscore.generate import DEFAULT_END, generate
+    from leadscore.outputs import check_folder_output
     from leadscore.spec import load_model
     from leadscore.timeutil import to_epoch
 
-    model_file = resources.files("leadscore") / "examples" / "b2b-saas.yaml"
-    m = load_model(Path(str(model_file)))
+    check_folder_output("--dir", folder)
+    # The model goes beside the data, so that the commands printed below work from anywhere.
+    folder.mkdir(parents=True, exist_ok=True)
+    model_file = folder / "b2b-saas.yaml"
+    packaged = resources.files("leadscore") / "examples" / "b2b-saas.yaml"
+    model_file.write_text(packaged.read_text(encoding="utf-8"), encoding="utf-8")
+    m = load_model(model_file)
     err.print(f"generating {n_leads:,} leads with their events into {folder}/ ...")
     generated = generate(folder, n_leads, seed=7)
     engine = DuckDBEngine()
@@ -638,12 +652,12 @@ def demo(
         highlight=False,
     )
     out.print(
-        "Score your own data: leadscore score examples/b2b-saas.yaml LEADS.csv "
+        f"Score your own data: leadscore score {model_file} LEADS.csv "
         "--events EVENTS.csv -o scores.csv",
         highlight=False,
     )
     out.print(
-        f"Review the model on these leads' outcomes: leadscore review examples/b2b-saas.yaml "
+        f"Review the model on these leads' outcomes: leadscore review {model_file} "
         f"{folder}/leads.parquet --events {folder}/events.parquet --target converted "
         f"-o {folder}/review.html",
         highlight=False,

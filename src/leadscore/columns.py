@@ -25,11 +25,15 @@ def read_outcome(
     rows: pa.ChunkedArray,
     *,
     allow_missing: bool = False,
+    converters_only: bool = False,
+    converters_only_hint: str | None = None,
 ) -> tuple[np.ndarray, str]:
     """1 for converted, 0 for not; -1 for an empty outcome where `allow_missing`.
 
     Two distinct values are required: 0/1, false/true and no/yes are understood,
-    any other pair needs `positive`.
+    any other pair needs `positive`. With `converters_only`, one value is enough: a
+    file of converters (won deals), whose one value means converted.
+    `converters_only_hint` is what the error of a one-value file suggests.
     """
     text = normalized(column)
     empty = pc.fill_null(pc.equal(text, ""), True)
@@ -37,12 +41,21 @@ def read_outcome(
         first = pc.index(empty, True).as_py()
         raise DataError(name, "the outcome is empty", row=rows[first].as_py(), column=target)
     values = sorted(pc.unique(pc.filter(text, pc.invert(empty))).to_pylist())
+    if len(values) == 1 and converters_only:
+        only = values[0]
+        if positive is not None and normalize_text(positive) != only:
+            raise UsageError(f"--positive {positive!r} is not a value of {target!r} ({only!r})")
+        y = pc.fill_null(pc.equal(text, only), False).to_numpy(zero_copy_only=False)
+        y = y.astype(np.int8)
+        y[empty.to_numpy(zero_copy_only=False)] = -1
+        return y, only
     if len(values) != 2:
         shown = ", ".join(repr(v) for v in values[:6]) + (", ..." if len(values) > 6 else "")
+        hint = f"; {converters_only_hint}" if len(values) == 1 and converters_only_hint else ""
         raise DataError(
             name,
             f"the target has {len(values)} distinct value{'s' * (len(values) != 1)} ({shown}); "
-            "expected two, converted or not",
+            f"expected two, converted or not{hint}",
             column=target,
         )
     if positive is not None:

@@ -50,12 +50,15 @@ def check_outputs(
 
 
 def check_folder_output(option: str, folder: Path, inputs: Iterable[Path | None] = ()) -> None:
-    """A folder to write into: may exist (as a folder), or be created in an existing one."""
+    """A folder to write into: an existing folder, or one to create (with its parents)."""
     where = f"{option} {folder}"
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{where}: is a file; expected a folder to write into")
-    if not folder.exists() and not folder.parent.is_dir():
-        raise UsageError(f"{where}: folder {folder.parent} does not exist")
+    ancestor = folder.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"{where}: {ancestor} is a file, so the folder cannot be made")
     for source in inputs:
         if source is not None and same_file(folder, source):
             raise UsageError(f"{where}: is also an input ({source})")

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
 
 from leadscore import patterns
+from leadscore.compile.dialects import PORTABLE, Dialect
+from leadscore.compile.engagement import LAST_TS, EventsRead, event_totals, rule_column
+from leadscore.compile.literals import patch_default_dialects
+from leadscore.compile.readings import Readings, add_readings, condition_expr, readings_for
 from leadscore.errors import UsageError
-from leadscore.spec.conditions import AllOf, AnyOf, Condition, Test, tests_of
-from leadscore.spec.schema import EventRule, LogisticCalibration, ScoringModel
-from leadscore.timeutil import MIN_EXPONENT, SECONDS_PER_DAY
-from leadscore.values import NUMBER_PATTERN
+from leadscore.spec.conditions import tests_of
+from leadscore.spec.schema import LogisticCalibration, ScoringModel
+from leadscore.timeutil import SECONDS_PER_DAY
+
+patch_default_dialects()
 
 EVENT_COLUMNS = ("lead_id", "event", "ts")
 OUTPUT_COLUMNS = (
@@ -35,42 +40,6 @@ OUTPUT_COLUMNS = (
     "probability",
     "reasons",
 )
-
-
-def _same(pattern: str) -> str:
-    return pattern
-
-
-def _lower(col: ir.StringValue) -> ir.StringValue:
-    return col.lower()
-
-
-def _java_lower(col: ir.StringValue) -> ir.StringValue:
-    """Spark lowers with full case mapping (İ to i + a dot, a final Σ to ς); mapping those
-    two first leaves the simple one-to-one mapping that values.lower_text defines."""
-    return col.translate("İΣ", "iσ").lower()
-
-
-@dataclass(frozen=True)
-class Dialect:
-    """Where a backend cannot take the portable form, the form it can take instead."""
-
-    sorts_structs: bool = True  # can sort an array of structs (reasons)
-    regex: Callable[[str], str] = _same  # a `matches` pattern in the backend's syntax
-    lower: Callable[[ir.StringValue], ir.StringValue] = _lower  # values.lower_text
-
-
-PORTABLE = Dialect()
-
-# Backends that need something else than the portable form, by Ibis backend name.
-DIALECTS = {
-    "postgres": Dialect(sorts_structs=False, regex=lambda p: patterns.translate(p, "postgres")),
-    "pyspark": Dialect(regex=lambda p: patterns.translate(p, "java"), lower=_java_lower),
-}
-
-
-def dialect_for(backend: str) -> Dialect:
-    return DIALECTS.get(backend, PORTABLE)
 
 
 @dataclass(frozen=True)
@@ -96,159 +65,7 @@ _KEY_DIGITS, _RANK_DIGITS = 16, 4
 _KEY_MAX = 10**15  # magnitudes beyond 1e9 points share the first place
 
 # Internal column names; the prefix keeps them apart from the user's attribute names.
-N_EVENTS, LAST_TS, LEAD_KEY = "_ls_n_events", "_ls_last_ts", "_ls_lead"
-
-
-def _col(i: int) -> str:
-    return f"_ls_r{i}"
-
-
-# -- conditions -------------------------------------------------------------------
-
-
-def condition_expr(
-    cond: Condition | None,
-    table: ir.Table,
-    missing: Sequence[str],
-    dialect: Dialect = PORTABLE,
-) -> ir.BooleanValue:
-    """A condition over a canonical (text) table, never null."""
-    if cond is None:
-        return ibis.literal(True)
-    if isinstance(cond, AllOf):
-        out = condition_expr(cond.items[0], table, missing, dialect)
-        for item in cond.items[1:]:
-            out = out & condition_expr(item, table, missing, dialect)
-        return out
-    if isinstance(cond, AnyOf):
-        out = condition_expr(cond.items[0], table, missing, dialect)
-        for item in cond.items[1:]:
-            out = out | condition_expr(item, table, missing, dialect)
-        return out
-    return _test_expr(cond, table[cond.column], missing, dialect)
-
-
-def _test_expr(
-    test: Test, col: ir.StringValue, missing: Sequence[str], dialect: Dialect
-) -> ir.BooleanValue:
-    norm = dialect.lower(col.strip())
-    present = col.notnull() & ~norm.isin(list(missing))
-    op, value = test.op, test.value
-    if op == "missing":
-        return (~present if value else present).fill_null(False)
-    if op == "equals":
-        body = norm == value
-    elif op == "not_equals":
-        body = norm != value
-    elif op == "in":
-        body = norm.isin(list(value))
-    elif op == "not_in":
-        body = ~norm.isin(list(value))
-    elif op == "contains":
-        body = norm.contains(value)
-    elif op == "matches":
-        body = col.re_search(dialect.regex(value))
-    else:
-        number = ibis.ifelse(col.re_search(NUMBER_PATTERN), col.strip().try_cast("float64"), None)
-        if op == "between":
-            body = number.between(value[0], value[1])
-        else:
-            body = {
-                "gt": number > value,
-                "gte": number >= value,
-                "lt": number < value,
-                "lte": number <= value,
-            }[op]
-    return (present & body).fill_null(False)
-
-
-# -- engagement ---------------------------------------------------------------------
-
-
-def _points_sum(
-    points: float, half_life: float | None, ts: ir.NumericColumn, as_of, where=None
-) -> ir.FloatingScalar:
-    """Sum of p * 2^(-(T - t) / h) over the kept events (p each without decay)."""
-    if half_life is None:
-        return ts.count(where=where).cast("float64") * float(points)
-    # timeutil.MIN_EXPONENT: PostgreSQL raises on underflow rather than giving 0.
-    exponent = -((as_of - ts) / SECONDS_PER_DAY) / half_life
-    factor = ibis.ifelse(
-        exponent < MIN_EXPONENT, 0.0, ibis.literal(2.0).pow(exponent.clip(lower=MIN_EXPONENT))
-    )
-    return (float(points) * factor).sum(where=where)
-
-
-def _is_limited(rule: EventRule) -> bool:
-    return rule.max_per_day is not None or rule.total_limit is not None
-
-
-def _matching(
-    model: ScoringModel, rule: EventRule, events: ir.Table, as_of, dialect: Dialect
-) -> ir.BooleanValue:
-    window = model.engagement.window(rule)
-    keep = (events.event == rule.event) & (events.ts <= as_of)
-    if window is not None:
-        keep = keep & (events.ts > as_of - window * SECONDS_PER_DAY)
-    if rule.condition is not None:
-        keep = keep & condition_expr(rule.condition, events, sorted(model.missing_set), dialect)
-    return keep
-
-
-def _limited_rule_totals(
-    model: ScoringModel, i: int, rule: EventRule, events: ir.Table, as_of, dialect: Dialect
-) -> ir.Table:
-    """Per-lead points of a rule with max_per_day / max_total / first_only."""
-    half_life = model.engagement.half_life(rule)
-    kept = events.filter(_matching(model, rule, events, as_of, dialect)).select("lead_id", "ts")
-    if rule.max_per_day == 1:
-        # Keeping the first event of each day is a group-by, far cheaper than a window.
-        kept = kept.group_by("lead_id", day=(kept.ts / SECONDS_PER_DAY).floor()).aggregate(
-            ts=kept.ts.min()
-        )
-    elif rule.max_per_day is not None:
-        day = (kept.ts / SECONDS_PER_DAY).floor()
-        # Ties in time weigh the same after decay, so which of them is kept cannot matter.
-        rank = ibis.row_number().over(group_by=[kept.lead_id, day], order_by=kept.ts)
-        kept = kept.filter(rank < rule.max_per_day).select("lead_id", "ts")
-    limit = rule.total_limit
-    if limit == 1:
-        kept = kept.group_by("lead_id").aggregate(ts=kept.ts.min())
-    elif limit is not None:
-        rank = ibis.row_number().over(group_by=kept.lead_id, order_by=kept.ts)
-        kept = kept.filter(rank < limit)
-    value = _points_sum(rule.points, half_life, kept.ts, as_of)
-    return kept.group_by("lead_id").aggregate(k=ibis.literal(i, "int16"), v=value)
-
-
-def _event_totals(model: ScoringModel, events: ir.Table, as_of, dialect: Dialect) -> ir.Table:
-    """One row per lead that has events: each rule's points, latest event, event count."""
-    rules = model.engagement.rules
-    aggs: dict[str, ir.Value] = {
-        N_EVENTS: events.count(),
-        LAST_TS: events.ts.max(where=events.ts <= as_of),
-    }
-    # Rules without limits are conditional sums in one pass over the events.
-    for i, rule in enumerate(rules):
-        if not _is_limited(rule):
-            aggs[_col(i)] = _points_sum(
-                rule.points,
-                model.engagement.half_life(rule),
-                events.ts,
-                as_of,
-                where=_matching(model, rule, events, as_of, dialect),
-            )
-    totals = events.group_by("lead_id").aggregate(**aggs)
-
-    limited = [(i, r) for i, r in enumerate(rules) if _is_limited(r)]
-    if limited:
-        parts = [_limited_rule_totals(model, i, r, events, as_of, dialect) for i, r in limited]
-        stacked = ibis.union(*parts) if len(parts) > 1 else parts[0]
-        pivot = stacked.group_by("lead_id").aggregate(
-            **{_col(i): stacked.v.sum(where=stacked.k == i) for i, _ in limited}
-        )
-        totals = totals.left_join(pivot, "lead_id").drop("lead_id_right")
-    return totals
+LEAD_KEY = "_ls_lead"
 
 
 # -- scores --------------------------------------------------------------------------
@@ -264,52 +81,71 @@ def _ratio(clipped: ir.NumericValue, raw: ir.NumericValue) -> ir.NumericValue:
     return ibis.ifelse(raw != 0, clipped / raw, 1.0)
 
 
-def _reasons_json(parts: list[tuple[str, ir.NumericValue]], sort_by: str) -> ir.StringValue:
+def _reasons_json(parts: list[Part], scale: ir.NumericValue, dialect: Dialect) -> ir.StringValue:
     """A JSON list of {"rule", "points"}, zeros left out, largest magnitude first.
 
-    Built from text so that it is the same on every backend; rule names are escaped
-    here, at compile time. The order is by magnitude in micro-points (float noise
-    below 1e-6 must not reorder reasons between engines), then by rule name.
+    Each part is a rule's raw points and the factor of its category's cap; `scale` is
+    the factor of the score range. Built from text so that it is the same on every
+    backend; rule names are escaped here, at compile time. The order is by magnitude
+    in micro-points (float noise below 1e-6 must not reorder reasons between
+    engines), then by rule name.
     """
     if not parts:
         return ibis.literal("[]")
-    heads = {name: f'{{"rule": {json.dumps(name)}, "points": ' for name, _ in parts}
-    micro = {name: (v.abs() * REASON_RESOLUTION).round().clip(upper=_KEY_MAX) for name, v in parts}
-    if sort_by == "struct":
-        # Sorting structs sorts by their first field, then the next: the fastest way
-        # where the backend can (DuckDB, Spark).
+    heads = [f'{{"rule": {json.dumps(p.name)}, "points": ' for p in parts]
+    if dialect.sorts_structs:
+        # Sorting structs sorts by their first field, then the next (DuckDB, Spark); the
+        # sort key is computed in a lambda, so that the expression grows by few nodes a
+        # rule. (Ibis' zip of arrays rebuilds each array per element: quadratic.)
         items = [
             ibis.struct(
                 {
-                    "k": -micro[name],
-                    "name": ibis.literal(name),
-                    "v": value,
-                    "head": ibis.literal(heads[name]),
+                    "v": p.points * p.factor * scale,
+                    "name": ibis.literal(p.name),
+                    "head": ibis.literal(head),
                 }
             )
-            for name, value in parts
+            for p, head in zip(parts, heads, strict=True)
         ]
+
+        def keyed(s: ir.StructValue) -> ir.StructValue:
+            return ibis.struct({"k": -_micro(s.v), "name": s["name"], "v": s.v, "head": s.head})
+
         kept = (
             ibis.array(items)
             .filter(lambda s: s.v != 0)
+            .map(keyed)
             .sort()
             .map(lambda s: s.head + s.v.cast("string") + ibis.literal("}"))
         )
     else:
         # PostgreSQL cannot sort an array of anonymous records: sort texts that start
         # with a fixed-width key (magnitude, then rank by name), then cut the key off.
-        rank = {name: i for i, name in enumerate(sorted(heads))}
+        rank = {name: i for i, name in enumerate(sorted(p.name for p in parts))}
         items = []
-        for name, value in parts:
-            key = (_KEY_MAX - micro[name].cast("int64")).cast("string").lpad(_KEY_DIGITS, "0")
-            head = ibis.literal(f"{rank[name]:0{_RANK_DIGITS}d}{heads[name]}")
-            text = key + head + value.cast("string") + ibis.literal("}")
+        for part, head in zip(parts, heads, strict=True):
+            value = part.points * part.factor * scale
+            key = (_KEY_MAX - _micro(value).cast("int64")).cast("string").lpad(_KEY_DIGITS, "0")
+            prefix = ibis.literal(f"{rank[part.name]:0{_RANK_DIGITS}d}{head}")
+            text = key + prefix + value.cast("string") + ibis.literal("}")
             items.append(ibis.ifelse(value != 0, text, ibis.null("string")))
-        prefix = _KEY_DIGITS + _RANK_DIGITS
-        kept = (
-            ibis.array(items).filter(lambda s: s.notnull()).sort().map(lambda s: s.substr(prefix))
-        )
+        cut = _KEY_DIGITS + _RANK_DIGITS
+        kept = ibis.array(items).filter(lambda s: s.notnull()).sort().map(lambda s: s.substr(cut))
     return (ibis.literal("[") + ibis.literal(", ").join(kept) + ibis.literal("]")).fill_null("[]")
+
+
+def _micro(value: ir.NumericValue) -> ir.IntegerValue:
+    """|value| in micro-points; contributions are never null, so least() needs no guard."""
+    return ibis.least((value.abs() * REASON_RESOLUTION).round(), _KEY_MAX)
+
+
+@dataclass(frozen=True)
+class Part:
+    """A rule's contribution before the score range: raw points times its cap's factor."""
+
+    name: str
+    points: ir.NumericValue
+    factor: ir.NumericValue
 
 
 def _probability(model: ScoringModel, score: ir.NumericValue) -> ir.NumericValue:
@@ -335,29 +171,30 @@ def _identity(table: ir.Table) -> ir.Table:
 def _finish(
     model: ScoringModel,
     t: ir.Table,
+    readings: Readings,
     id_column: str,
     as_of,
     has_events: bool,
     dialect: Dialect,
     checkpoint: Checkpoint,
 ) -> ir.Table:
-    """Leads (joined to their event totals) -> the output, in three steps.
+    """Leads (joined to their event totals) -> the output, in steps.
 
-    Each step reads the previous one's columns; `checkpoint` may store a step, for
-    backends that would otherwise inline every column reference into one expression
-    and evaluate each rule's condition many times over (PostgreSQL does).
+    Each step reads the previous one's columns and is named by `checkpoint`: a view
+    that the engine inlines (Ibis then compiles every step on its own, which keeps
+    the time linear in the rules), or a stored table where the planner would
+    otherwise evaluate each rule's condition many times over (PostgreSQL).
     """
-    missing = sorted(model.missing_set)
     # 1. Each rule's raw points.
     raw: dict[str, ir.NumericValue] = {}
     for rule in model.fit.rules:
-        holds = condition_expr(rule.condition, t, missing, dialect)
+        holds = condition_expr(rule.condition, t, readings, dialect)
         raw[rule.name] = ibis.ifelse(holds, float(rule.points), 0.0)
     fit_names = list(raw)
     categories: dict[str | None, list[str]] = {}
     if has_events:
         for i, rule in enumerate(model.engagement.rules):
-            raw[rule.name] = t[_col(i)].fill_null(0.0)
+            raw[rule.name] = t[rule_column(i)].fill_null(0.0)
             categories.setdefault(rule.category, []).append(rule.name)
         for rule in model.engagement.inactivity:
             last = t[LAST_TS]
@@ -368,35 +205,43 @@ def _finish(
     column = {name: f"_ls_c{i}" for i, name in enumerate(names)}
     t = checkpoint(t.select(_ls_id=t[id_column], **{column[n]: value for n, value in raw.items()}))
 
-    # 2. Category caps and the score range, with the reasons scaled to match.
-    points = {n: t[column[n]] for n in names}
-    engagement_total = []
-    for category, members in categories.items():
-        subtotal = _sum([points[n] for n in members])
+    # 2. The fit score, each category's sum clipped to its cap, the score clipped to the
+    # range, and the factors that scale the reasons to match: one step, its expressions
+    # written out in full (each sum a few times), so that the rules' columns pass
+    # through one step instead of four.
+    def has_cap(category: str | None) -> bool:
         cap = model.engagement.categories.get(category) if category is not None else None
-        if cap is None or (cap.min is None and cap.max is None):
-            engagement_total.append(subtotal)
-            continue
-        clipped = _clip(subtotal, cap.min, cap.max)
-        scale = _ratio(clipped, subtotal)
-        for n in members:
-            points[n] = points[n] * scale
-        engagement_total.append(clipped)
-    fit_score = _sum([points[n] for n in fit_names])
-    engagement_score = _sum(engagement_total)
-    t = t.mutate(
-        _ls_fit=fit_score,
-        _ls_engagement=engagement_score,
-        **{column[n]: points[n] for n in names},
+        return cap is not None and not (cap.min is None and cap.max is None)
+
+    capped = {k: model.engagement.categories[c] for k, c in enumerate(categories) if has_cap(c)}
+    subtotals = [_sum([t[column[n]] for n in members]) for members in categories.values()]
+    clipped = {k: _clip(subtotals[k], cap.min, cap.max) for k, cap in capped.items()}
+    fit = _sum([t[column[n]] for n in fit_names])
+    engagement = _sum([clipped.get(k, sub) for k, sub in enumerate(subtotals)])
+    raw_total = fit + engagement
+    score = _clip(raw_total, *model.score_range) if model.score_range is not None else raw_total
+    t = checkpoint(
+        t.mutate(
+            _ls_fit=fit,
+            _ls_engagement=engagement,
+            _ls_score=score,
+            _ls_scale=_ratio(score, raw_total),
+            **{f"_ls_sc{k}": _ratio(clipped[k], subtotals[k]) for k in capped},
+        )
     )
-    raw_total = t["_ls_fit"] + t["_ls_engagement"]
-    score = raw_total
-    if model.score_range is not None:
-        score = _clip(raw_total, *model.score_range)
-    scale = _ratio(score, raw_total)
-    t = checkpoint(t.mutate(_ls_score=score, **{column[n]: t[column[n]] * scale for n in names}))
 
     # 3. Grades, labels, MQL, probability and the reasons list.
+    category_of = {n: k for k, members in enumerate(categories.values()) for n in members}
+    parts = [
+        Part(
+            n,
+            t[column[n]],
+            t[f"_ls_sc{category_of[n]}"]
+            if category_of.get(n) in capped
+            else ibis.literal(1.0, type="float64"),
+        )
+        for n in names
+    ]
     score, fit = t["_ls_score"], t["_ls_fit"]
     grade = _grade(model, fit)
     return t.select(
@@ -408,20 +253,18 @@ def _finish(
         label=_label(model, score),
         mql=_mql(model, score, grade),
         probability=_probability(model, score),
-        reasons=_reasons_json(
-            [(n, t[column[n]]) for n in names],
-            "struct" if dialect.sorts_structs else "text",
-        ),
+        reasons=_reasons_json(parts, t["_ls_scale"], dialect),
     )
 
 
 def _sum(values: list[ir.NumericValue]) -> ir.NumericValue:
+    """A balanced sum: a chain of a thousand additions is too deep for the SQL compilers."""
     if not values:
-        return ibis.literal(0.0)
-    out = values[0]
-    for v in values[1:]:
-        out = out + v
-    return out
+        return ibis.literal(0.0, type="float64")
+    while len(values) > 1:
+        pairs = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
+        values = pairs + ([values[-1]] if len(values) % 2 else [])
+    return values[0]
 
 
 def _grade(model: ScoringModel, fit: ir.NumericValue) -> ir.StringValue:
@@ -463,24 +306,37 @@ def compile_model(
     as_of: float | None,
     id_column: str | None = None,
     dialect: Dialect = PORTABLE,
+    view: Checkpoint = _identity,
 ) -> ScoreQuery:
     """Compile a model over canonical tables.
 
     `as_of` is epoch seconds; None compiles "now" into the query (for scheduling).
+    `view` names the events with their readings (an engine's view), so that every
+    rule reads the readings instead of repeating them.
     """
     id_column = id_column or model.id
     _check_patterns(model, dialect)
     as_of_expr = ibis.literal(float(as_of)) if as_of is not None else ibis.now().epoch_seconds()
     has_events = events is not None and bool(model.engagement.rules or model.engagement.inactivity)
-    totals = _event_totals(model, events, as_of_expr, dialect) if has_events else None
+    totals = None
+    if has_events:
+        assert events is not None
+        readings = readings_for(r.condition for r in model.engagement.rules)
+        read = add_readings(events, readings, sorted(model.missing_set), dialect)
+        ev = EventsRead(view(read) if readings.text else events, readings, dialect)
+        totals = event_totals(model, ev, as_of_expr)
 
     def scores(event_totals: ir.Table | None, checkpoint: Checkpoint = _identity) -> ir.Table:
+        # Each attribute the rules test, read once, before the join makes the table wide.
+        readings = readings_for(r.condition for r in model.fit.rules)
         t = leads
+        if readings.text:
+            t = checkpoint(add_readings(leads, readings, sorted(model.missing_set), dialect))
         if event_totals is not None:
             renamed = event_totals.rename({LEAD_KEY: "lead_id"})
-            t = leads.left_join(renamed, leads[id_column] == renamed[LEAD_KEY]).drop(LEAD_KEY)
+            t = t.left_join(renamed, t[id_column] == renamed[LEAD_KEY]).drop(LEAD_KEY)
         has_totals = has_events and event_totals is not None
-        return _finish(model, t, id_column, as_of_expr, has_totals, dialect, checkpoint)
+        return _finish(model, t, readings, id_column, as_of_expr, has_totals, dialect, checkpoint)
 
     return ScoreQuery(totals, scores)
 

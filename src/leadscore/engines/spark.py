@@ -16,6 +16,7 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pyarrow as pa
 
+from leadscore.compile.literals import double_literals
 from leadscore.engines.base import IbisEngine, Progress, first_line, fresh_name
 from leadscore.engines.canonical import ROW
 from leadscore.engines.files import (
@@ -51,19 +52,11 @@ _fix_string_escapes()
 
 
 def _fix_float_literals() -> None:
-    """Write float64 literals as DOUBLE: Spark reads `1.5` as DECIMAL(2,1), so that
-    ratios of points became decimals rounded to a few places, and outputs decimal."""
+    """Float64 literals as DOUBLE: Spark reads `1.5` as DECIMAL(2,1), so that ratios of
+    points became decimals rounded to a few places (leadscore.compile.literals)."""
     from ibis.backends.sql.compilers.pyspark import PySparkCompiler
 
-    plain = PySparkCompiler.visit_NonNullLiteral
-
-    def visit(self, op, *, value, dtype):  # type: ignore[no-untyped-def]
-        result = plain(self, op, value=value, dtype=dtype)
-        if dtype.is_float64() and result is not None:
-            return self.cast(result, dtype)
-        return result
-
-    PySparkCompiler.visit_NonNullLiteral = visit
+    double_literals(PySparkCompiler)
 
 
 _fix_float_literals()

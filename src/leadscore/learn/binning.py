@@ -25,6 +25,12 @@ NUMERIC_TREND: str | None = "auto"
 MIN_BIN_SHARE = 0.02
 FREE_SHAPE_GAIN = 1.05
 FIT_SAMPLE = 200_000  # rare categories, grouped before binning (cannot clash with a value)
+# Rare values seen in learning are listed in their bin's rule, up to this many, so that a
+# value never seen gets no points (0: an average lead) instead of the rare values' points.
+# Beyond it, new values are common in the data, and a catch-all "other values" rule
+# gives them the rare values' points.
+MAX_LISTED_RARE = 50
+NAMED_RARE = 3  # a rule's name lists up to this many rare values, then counts them
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class Bin:
     high: float | None = None
     values: tuple[str, ...] = ()  # values: these; other: every value not in these
     members: tuple[str, ...] = ()  # other: the frequent values it holds, for its label
+    rare: int = 0  # values: how many of them are rare values, named in the label by count
 
     def label(self, spelling: dict[str, str] | None = None) -> str:
         spelling = spelling or {}
@@ -43,6 +50,10 @@ class Bin:
             named = [spelling.get(v, v) for v in self.members]
             return ", ".join([*named, "other values"])
         if self.kind == "values":
+            if self.rare > NAMED_RARE:  # a long list: named by count
+                named = [spelling.get(v, v) for v in self.members]
+                rare = f"{self.rare} rare values"
+                return ", ".join(named) + f" and {rare}" if named else rare
             return ", ".join(spelling.get(v, v) for v in self.values)
         if self.low is None:
             return f"under {_num(self.high)}"
@@ -193,10 +204,14 @@ def _bin_categorical(feature: Feature, y: np.ndarray, min_bin_share: float) -> B
     bins: list[Bin] = []
     for group in groups:
         if OTHER in group:
-            # The bin with the rare values also takes every value not seen in learning.
-            others = tuple(v for v in named if v not in group)
             members = tuple(v for v in group if v != OTHER)
-            bins.append(Bin("other", values=others, members=members))
+            if len(rare) <= MAX_LISTED_RARE:
+                listed = tuple(sorted({*members, *rare}))
+                bins.append(Bin("values", values=listed, members=members, rare=len(rare)))
+            else:
+                # Many rare values: new ones are common, and like the rare ones.
+                others = tuple(v for v in named if v not in group)
+                bins.append(Bin("other", values=others, members=members))
         else:
             bins.append(Bin("values", values=tuple(group)))
     if not present.all():

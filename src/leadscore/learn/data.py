@@ -26,11 +26,21 @@ from leadscore.values import NUMBER_PATTERN, STRIP_CHARS, normalize_text
 # Placeholders read as missing in every attribute; --missing adds more (sentinels like 999).
 DEFAULT_MISSING = ("", "select", "unknown", "n/a", "null")
 MIN_CONVERTERS = 30
-_DATE_PATTERN = (
-    r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?\s*$"
-)
+# Dates and calendar periods written as text (read normalized: lowercase, trimmed). What
+# is learned of some months or days says nothing of the next ones, and a value never
+# seen in learning would get the points of rare values: such columns are left out.
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_WEEKDAY = r"(mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)[a-z]*\.?"
+_PERIODS = {
+    "dates": r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([ t].*)?|[0-9]{1,2}[/.][0-9]{1,2}[/.][0-9]{2,4}",
+    "months": f"{_MONTH}( [0-9]{{2,4}})?|[0-9]{{4}}[-/ ]?{_MONTH}|[0-9]{{4}}-[0-9]{{2}}"
+    r"|[0-9]{1,2}/[0-9]{4}",
+    "days of the week": _WEEKDAY,
+    "quarters": r"q[1-4]( [0-9]{2,4})?|[0-9]{4}[- ]?q[1-4]",
+}
+_PERIOD_PATTERNS = {kind: f"^({pattern})$" for kind, pattern in _PERIODS.items()}
 # Text with more distinct values than this share of the leads is an id or free text.
-_ID_LIKE_SHARE = 0.9
+_ID_LIKE_SHARE = 0.5
 
 
 @dataclass
@@ -60,6 +70,7 @@ class Dataset:
     skipped: dict[str, str]  # column -> why it is not a feature
     missing_values: list[str]
     as_of: float | None = None
+    notes: list[str] = field(default_factory=list)  # what learn decided for the user
 
     @property
     def n(self) -> int:
@@ -99,8 +110,11 @@ def load_dataset(
                 raise UsageError(f"--exclude {column!r}: {name} has no such column")
         if id_column is not None and id_column not in columns:
             raise DataError(name, f"no id column {id_column!r} (columns: {_list(columns)})")
+        notes: list[str] = []
         if id_column is None and "lead_id" in columns:
             id_column = "lead_id"
+        if id_column is None:
+            id_column = _detected_id(name, table, [c for c in columns if c != target], notes)
         if events is not None and id_column is None:
             raise UsageError(
                 f"--events needs the leads' id column: {name} has no lead_id; name it with --id"
@@ -151,9 +165,42 @@ def load_dataset(
             skipped=skipped,
             missing_values=sorted({*DEFAULT_MISSING, *missing} - {""}),
             as_of=as_of,
+            notes=notes,
         )
     finally:
         engine.close()
+
+
+def _detected_id(name: str, table: pa.Table, columns: list[str], notes: list[str]) -> str | None:
+    """The one column with a different value for every lead, when --id names none."""
+    candidates = [c for c in columns if _unique_values(table[c])]
+    if len(candidates) > 1:
+        shown = ", ".join(repr(c) for c in candidates[:5])
+        raise UsageError(
+            f"{name} has no lead_id column, and {len(candidates)} columns have a different "
+            f"value for each lead ({shown}): name the id with --id (and leave the others out "
+            "with --exclude)"
+        )
+    if candidates:
+        notes.append(
+            f"the id column is {candidates[0]!r}: the only column with a different value for "
+            "each lead (name another with --id)"
+        )
+        return candidates[0]
+    notes.append(
+        f"{name} has no id column: the model reads lead_id; add one (or edit the model's id) "
+        "before scoring"
+    )
+    return None
+
+
+def _unique_values(arr: pa.ChunkedArray) -> bool:
+    """Whether a column could be an id: present everywhere, a different value in each row."""
+    if len(arr) < 20 or arr.null_count or pa.types.is_floating(arr.type):
+        return False
+    if not (pa.types.is_integer(arr.type) or pa.types.is_string(arr.type)):
+        return False
+    return pc.count_distinct(arr).as_py() == len(arr)
 
 
 def _check_ids(name: str, table: pa.Table, id_column: str) -> None:
@@ -187,14 +234,31 @@ def _feature(column: str, arr: pa.ChunkedArray, missing: frozenset[str]) -> Feat
     raw_present = pc.filter(arr, pc.invert(pc.is_null(pa.array(text, pa.string()))))
     if len(present) and pc.all(pc.match_substring_regex(raw_present, NUMBER_PATTERN)).as_py():
         return _numeric_or_reason(read_numeric(arr, missing))
-    if len(present) and pc.all(pc.match_substring_regex(present, _DATE_PATTERN)).as_py():
-        return "a date or time column (the age of a lead is not a fit attribute)"
+    period = _period(present)
+    if period is not None:
+        return (
+            f"{period} as text: when a lead came is not who it is, and later leads come in "
+            "periods the model never saw"
+        )
     distinct = pc.count_distinct(present).as_py()
     if distinct <= 1:
         return "constant: " + ("every value is missing" if distinct == 0 else "a single value")
     if len(arr) >= 20 and distinct >= _ID_LIKE_SHARE * len(present):
-        return f"looks like an id or free text: {distinct:,} distinct values in {len(arr):,} leads"
+        return (
+            f"nearly a different value for each lead ({distinct:,} distinct values in "
+            f"{len(present):,}): an id or free text, which new leads would not share"
+        )
     return Feature(column, "categorical", text, _spellings(arr, pa.array(text, pa.string())))
+
+
+def _period(present: pa.ChunkedArray | pa.Array) -> str | None:
+    """The kind of calendar period every present value is (dates, months...), if any."""
+    if not len(present):
+        return None
+    for kind, pattern in _PERIOD_PATTERNS.items():
+        if pc.all(pc.match_substring_regex(present, pattern)).as_py():
+            return kind
+    return None
 
 
 def _numeric_or_reason(values: np.ndarray) -> Feature | str:

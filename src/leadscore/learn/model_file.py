@@ -162,6 +162,8 @@ def _header(learned: Learned, source: str) -> str:
         "it, their conversion rate, the lift over the average and the weight of evidence",
         "ln(share of converters / share of non-converters). The full attribute analysis is in",
         "the .analysis.csv file beside this one.",
+        "A value that no rule names (one never seen in learning) gets no points from its",
+        "attribute: 0, an average lead. Rare values seen in learning are listed in their rule.",
     ]
     if card.left_out:
         lines.append("Attributes without rules (in the analysis all the same):")

@@ -9,6 +9,9 @@ from sklearn.model_selection import StratifiedKFold
 
 from leadscore.learn.binning import fit_sample
 from leadscore.learn.data import Feature
+from leadscore.volumes import capacity_threshold
+
+__all__ = ["capacity_threshold"]  # re-exported: learn's objectives use it
 
 FOLDS = 5
 GRADE_SHARES = {"A": 0.10, "B": 0.20, "C": 0.30, "D": 0.20}  # of leads, best first; rest F
@@ -33,20 +36,6 @@ def recall_threshold(scores: np.ndarray, y: np.ndarray, recall: float) -> float:
     converted = np.sort(scores[y == 1])[::-1]
     needed = max(1, int(np.ceil(recall * converted.size)))
     return float(converted[needed - 1])
-
-
-def capacity_threshold(scores: np.ndarray, share: float) -> float:
-    """The lowest score such that at most `share` of the leads reach it."""
-    ordered = np.sort(scores)[::-1]
-    allowed = int(np.floor(share * ordered.size))
-    if allowed >= ordered.size:
-        return float(ordered[-1])
-    if allowed == 0:
-        return float(ordered[0] + 1)
-    # Ties at the boundary would push past capacity: start just above them.
-    cut = ordered[allowed]
-    above = ordered[ordered > cut]
-    return float(above.min()) if above.size else float(cut + 1)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from leadscore.errors import UsageError
-from leadscore.review.data import Outcomes, Progress, prepare_population, score_population
+from leadscore.review.data import (
+    ABSENT_OPTION,
+    Outcomes,
+    Progress,
+    prepare_population,
+    score_population,
+)
 from leadscore.spec import load_model
 from leadscore.timeutil import format_epoch
 
@@ -38,6 +44,7 @@ class Request:
     reference: Path | None = None
     reference_events: Path | None = None
     encoding: str = "utf-8"  # of text inputs
+    absent_not_converted: bool = False  # leads the outcomes file does not list
 
 
 def review(
@@ -53,6 +60,8 @@ def review(
     from leadscore.review.rules import rule_health
 
     say = step or (lambda _: None)
+    if req.absent_not_converted and req.outcomes is None:
+        raise UsageError(f"{ABSENT_OPTION} goes with --outcomes FILE (the file of converters)")
     champion = load_model(req.model)
     models = [(req.model, champion)]
     if req.compare is not None:
@@ -74,7 +83,7 @@ def review(
             req.events,
             id_column=req.id_column,
             as_of=req.as_of,
-            outcomes=Outcomes(req.target, req.positive, req.outcomes),
+            outcomes=Outcomes(req.target, req.positive, req.outcomes, req.absent_not_converted),
         )
         prepared_reference = None
         if req.reference is not None:

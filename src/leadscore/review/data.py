@@ -101,6 +101,11 @@ class Outcomes:
     target: str
     positive: str | None = None
     file: Path | None = None  # default: the target column of the leads file
+    # Leads the outcomes file does not list did not convert (a file of won deals).
+    absent_not_converted: bool = False
+
+
+ABSENT_OPTION = "--absent-not-converted"
 
 
 @dataclass
@@ -156,6 +161,8 @@ def prepare_population(
     if outcomes is not None:
         known, positive = _outcomes(engine, raw, leads, outcomes, key)
         base = base.left_join(known, base._ls_id == known._ls_oid).drop("_ls_oid")
+        if outcomes.absent_not_converted:
+            base = base.mutate(_ls_y=base._ls_y.fill_null(0))
     return Prepared(
         str(leads), models, inputs, base, fit_columns, as_of, positive, outcomes is not None
     )
@@ -256,6 +263,12 @@ def _outcomes(
     fetched = engine.to_arrow(
         raw.select(_ls_oid=text_form(raw[key]), _ls_target=raw[outcomes.target], row=raw[ROW])
     )
+    hint = None
+    if outcomes.file is not None:
+        hint = (
+            "a file of converters only (won deals)? add "
+            f"{ABSENT_OPTION} to count the leads it does not list as not converted"
+        )
     y, positive = read_outcome(
         name,
         fetched["_ls_target"],
@@ -263,6 +276,8 @@ def _outcomes(
         outcomes.positive,
         fetched["row"],
         allow_missing=True,
+        converters_only=outcomes.absent_not_converted,
+        converters_only_hint=hint,
     )
     known = engine.from_arrow(
         pa.table({"_ls_oid": fetched["_ls_oid"], "_ls_y": pa.array(y, pa.int8())})
@@ -271,7 +286,11 @@ def _outcomes(
     reviewed = known.semi_join(lead_ids, known._ls_oid == lead_ids._ls_id)
     reviewed = reviewed.filter(reviewed._ls_y >= 0)
     counts = engine.fetch(reviewed.group_by("_ls_y").aggregate(n=reviewed.count()))
-    if len(counts) == 1:
+    if outcomes.absent_not_converted:
+        absent = lead_ids.anti_join(known, lead_ids._ls_id == known._ls_oid).count()
+        if engine.scalar(absent):
+            counts.append({"_ls_y": 0, "n": 0})
+    if len({c["_ls_y"] for c in counts}) == 1:
         n, converted = counts[0]["n"], counts[0]["_ls_y"] == 1
         raise DataError(
             name,

@@ -18,6 +18,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
 
 from leadscore.review.data import ModelScores
+from leadscore.volumes import volume_threshold
 
 DECILES = 10
 CALIBRATION_BINS = 10
@@ -138,7 +139,8 @@ def by_group(y: np.ndarray, masks: list[tuple[str, np.ndarray]], probability: np
 
 
 def calibration(y: np.ndarray, probability: np.ndarray) -> dict | None:
-    """Predicted against observed in ten equal-size bins (scikit-learn's definition)."""
+    """Predicted against observed in the deciles of the probability (scikit-learn's
+    "quantile" bins): ten bins of equal size, fewer and unequal where leads tie."""
     if not np.isfinite(probability).all():
         return None
     observed, predicted = calibration_curve(
@@ -147,7 +149,7 @@ def calibration(y: np.ndarray, probability: np.ndarray) -> dict | None:
     # calibration_curve drops empty bins and does not say how many leads each holds:
     # count them with the same edges.
     edges = np.percentile(probability, np.linspace(0, 100, CALIBRATION_BINS + 1))
-    which = np.searchsorted(edges[1:-1], probability, side="right")
+    which = np.searchsorted(edges[1:-1], probability)  # as calibration_curve assigns them
     counts = np.bincount(which, minlength=CALIBRATION_BINS)
     counts = counts[counts > 0]
     bins = [
@@ -194,10 +196,13 @@ def mql_thresholds(y: np.ndarray, scores: ModelScores) -> dict:
     model_mql = scores.model.thresholds.mql
     eligible = grade_ok(scores)
     candidates: dict[float, str] = {}
-    ordered = np.sort(scores.score)[::-1]
+    eligible_scores = scores.score[eligible]
     for share in SHARES:
-        at = float(ordered[max(0, math.ceil(share * ordered.size) - 1)])
-        candidates.setdefault(at, f"top {share:.0%}")
+        # At most this share of all leads (ties at the edge stay out): the MQL set is the
+        # eligible leads at or above the threshold.
+        if eligible_scores.size:
+            at = volume_threshold(eligible_scores, math.floor(share * scores.score.size))
+            candidates.setdefault(at, f"top {share:.0%}")
     if model_mql is not None:
         candidates[float(model_mql.score)] = "model"
     rows = []

@@ -22,6 +22,8 @@ from leadscore.logistic import fit_logistic
 from leadscore.review.data import ModelScores
 
 Z95 = 1.959964
+# A rule that fires for (nearly) every lead shifts every score alike and ranks nothing.
+NEARLY_ALL = 0.99
 
 
 def rule_kinds(scores: ModelScores) -> list[dict]:
@@ -66,6 +68,7 @@ def rule_health(y: np.ndarray, scores: ModelScores) -> dict:
             lift if wrong_side else None,
             suggested[j],
             [rules[k]["rule"] for k in together.get(j, [])],
+            n / y.size,
         )
         rows.append(
             {
@@ -106,12 +109,18 @@ def _flags(
     wrong_lift: float | None,
     suggested: float | None,
     together: list[str],
+    share: float,
 ) -> list[str]:
     flags = []
     if points == 0:
         flags.append("gives no points: drop it, or give it the suggested points")
     elif n == 0:
         flags.append("never fires: check its condition against the data, or drop it")
+    elif share >= NEARLY_ALL:
+        flags.append(
+            f"fires for {share:.1%} of the leads: it moves every score alike and ranks none; "
+            "check its condition against the data (values the model never saw?)"
+        )
     elif wrong_lift is not None:
         side = "less" if points > 0 else "more"
         flag = (

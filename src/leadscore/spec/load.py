@@ -52,12 +52,35 @@ def predictive_path(model_path: str | Path, model: ScoringModel) -> Path | None:
 
 # A model of a thousand rules is a few tens of thousands of values; YAML aliases can
 # make a few hundred bytes expand to billions ("billion laughs"), so expansion stops here.
-MAX_VALUES = 1_000_000
+MAX_VALUES = 500_000
 MAX_NESTING = 64
 
 
 def parse_model(text: str, source: str = "<model>") -> ScoringModel:
-    """Validate a model given as YAML text; `source` names it in errors."""
+    """Validate a model given as YAML text; `source` names it in errors.
+
+    A good model is read with the fast (C) loader; only a model with a problem is read
+    again with the round-trip loader, which keeps the line of every key for the
+    messages (it takes five times as long: seconds at a thousand rules).
+    """
+    try:
+        fast = _FAST.load(text)
+    except Exception:  # any problem is reported, with its line, by the slow path
+        fast = None
+    if isinstance(fast, Mapping):
+        try:
+            data = _Expansion(source, fast).plain(fast, ())
+        except ModelError as exc:  # too big or too deep: only its line is missing
+            doc = _read_yaml(text, source)
+            issue = exc.issues[0]
+            line = _line_of(doc, issue.loc[:1])
+            raise ModelError(source, [ModelIssue(issue.loc, issue.message, line)]) from None
+        lists = data.get("lists")
+        context = {"lists": lists if _is_list_mapping(lists) else {}}
+        try:
+            return ScoringModel.model_validate(data, context=context)
+        except (ValidationError, RecursionError):
+            pass
     doc = _read_yaml(text, source)
     if not isinstance(doc, Mapping):
         raise ModelError(source, [ModelIssue((), "expected a mapping of model fields at the top")])
@@ -68,6 +91,10 @@ def parse_model(text: str, source: str = "<model>") -> ScoringModel:
         return ScoringModel.model_validate(data, context=context)
     except ValidationError as exc:
         raise ModelError(source, _issues(exc, doc)) from None
+
+
+_FAST = YAML(typ="safe")  # the C loader (ruamel.yaml.clib); plain values, no positions
+_FAST.allow_duplicate_keys = False
 
 
 def _read_yaml(text: str, source: str) -> Any:
