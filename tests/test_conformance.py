@@ -206,7 +206,17 @@ TIME_TEXTS = [
 ]  # fmt: skip
 # Letters whose lowercase engines are known to get wrong in one way or another.
 LOWER_TEXTS = [
-    "ΟΔΟΣ ΣΑΣ", "İSTANBUL", "ıI", "ẞ", "K Å Ω", "ÀÉÎÕÜÇÑ", "ДЖЕМ Ёж", "ԱԲԳ", "ǅǈǋ", "ⅫⒶ", "𐐀𐐁",
+    "ΟΔΟΣ ΣΑΣ",
+    "İSTANBUL",
+    "ıI",
+    "ẞ",
+    "K Å Ω",
+    "ÀÉÎÕÜÇÑ",
+    "ДЖЕМ Ёж",
+    "ԱԲԳ",
+    "ǅǈǋ",
+    "ⅫⒶ",
+    "𐐀𐐁",
 ]
 
 
@@ -228,9 +238,9 @@ def test_text_times_and_lowercase_alike(engine_name: str, request: pytest.Fixtur
         )["v"].to_pylist()
         words = engine.from_arrow(pa.table({"s": LOWER_TEXTS}))
         lower = dialect_for(engine.dialect).lower
-        lowered = engine.to_arrow(
-            words.select(row=words[ROW], v=lower(words.s)).order_by("row")
-        )["v"].to_pylist()
+        lowered = engine.to_arrow(words.select(row=words[ROW], v=lower(words.s)).order_by("row"))[
+            "v"
+        ].to_pylist()
     finally:
         engine.close()
     for text, got in zip(TIME_TEXTS, times, strict=True):

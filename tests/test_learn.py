@@ -112,7 +112,7 @@ def test_columns_that_cannot_be_features_are_left_out_with_a_reason(tmp_path: Pa
                "-o", "m.yaml", cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     text = (tmp_path / "m.yaml").read_text()
-    assert "a date or time column" in text and "signup_date" in text
+    assert "dates as text: when a lead came is not who it is" in text and "signup_date" in text
     assert "constant: a single value: region" in text
     assert "excluded with --exclude: visits" in text
     model = load_model(tmp_path / "m.yaml")
@@ -293,3 +293,108 @@ def test_both_objectives_at_once(tmp_path: Path):
     message = _bad(tmp_path, industry_leads(), "--target", "converted", "--mql-recall", "0.8",
                    "--mql-capacity", "0.1")  # fmt: skip
     assert "not both" in message
+
+
+# -- what learn decides for the user (issue 11) -------------------------------------------
+
+
+def _leads_with(columns: dict, n: int = 400, seed: int = 1) -> list[dict]:
+    """Leads whose outcome follows `plan` (industry), plus the given column makers."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        industry = ["software", "retail", "media", "health"][i % 4]
+        rate = {"software": 0.6, "retail": 0.1, "media": 0.3, "health": 0.3}[industry]
+        row = {"industry": industry, "converted": "1" if rng.random() < rate else "0"}
+        row.update({name: make(i) for name, make in columns.items()})
+        rows.append(row)
+    return rows
+
+
+def test_learn_uses_the_one_id_column_it_finds(tmp_path: Path):
+    write_csv(tmp_path / "leads.csv", _leads_with({"mql_id": lambda i: f"M-{i:05d}"}))
+    done = run("learn", "leads.csv", "--target", "converted", "-o", "m.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "the id column is 'mql_id'" in done.stderr
+    assert load_model(tmp_path / "m.yaml").id == "mql_id"
+    # And the model scores the file it was learned from, as a user would try next.
+    scored = run("score", "m.yaml", "leads.csv", "-o", "s.csv", "-q", cwd=tmp_path)
+    assert scored.returncode == 0, scored.stderr
+
+
+def test_learn_refuses_to_guess_between_two_id_columns(tmp_path: Path):
+    rows = _leads_with({"mql_id": lambda i: f"M{i}", "number": lambda i: str(660000 + i)})
+    line = _bad(tmp_path, rows, "--target", "converted")
+    assert "2 columns have a different value for each lead ('mql_id', 'number')" in line
+    assert "--id" in line
+
+
+def test_periods_and_near_unique_text_are_left_out(tmp_path: Path):
+    months = ["jan", "feb", "mar", "apr", "may", "jun"]
+    rows = _leads_with(
+        {
+            "lead_id": lambda i: f"L{i}",
+            "month": lambda i: months[i % 6],
+            "day": lambda i: ["mon", "tue", "wed", "thu", "fri"][i % 5],
+            "quarter": lambda i: f"2024-Q{1 + i % 4}",
+            "note": lambda i: f"called on try {i % 300}",
+        }
+    )
+    write_csv(tmp_path / "leads.csv", rows)
+    done = run("learn", "leads.csv", "--target", "converted", "-o", "m.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "m.yaml").read_text()
+    assert "months as text" in text and "month" in text
+    assert "days of the week as text" in text and "quarters as text" in text
+    assert "nearly a different value for each lead (300 distinct values in 400)" in text
+    model = load_model(tmp_path / "m.yaml")
+    read = {c for r in model.fit.rules for c in _columns(r.condition)}
+    assert read == {"industry"}
+
+
+def test_values_never_seen_in_learning_get_no_points(tmp_path: Path):
+    # A few rare industries, grouped with others when learning: the rule lists them, so
+    # that an industry never seen (the 'energy' of a new market) gets nothing.
+    rows = _leads_with({"lead_id": lambda i: f"L{i}"})
+    for k, rare in enumerate(["mining", "legal", "travel"] * 5):
+        rows[k]["industry"] = rare
+    write_csv(tmp_path / "leads.csv", rows)
+    done = run("learn", "leads.csv", "--target", "converted", "-o", "m.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    model = load_model(tmp_path / "m.yaml")
+    assert not [r for r in model.fit.rules if r.name.endswith("other values")]
+    listed = {v for r in model.fit.rules for v in getattr(r.condition, "value", ())}
+    assert {"mining", "legal", "travel"} <= listed
+    from leadscore.reference import score_lead
+
+    unseen = score_lead(model, {"lead_id": "n", "industry": "energy"}, as_of=0)
+    assert unseen.fit_score == 0 and unseen.reasons == ()
+    seen = score_lead(model, {"lead_id": "s", "industry": "software"}, as_of=0)
+    assert seen.fit_score > 0
+
+
+CATCH_ALL = """\
+model: learned
+fit:
+  rules:
+    - name: 'month: may, jun'
+      if: {month: {in: [may, jun]}}
+      points: 12
+    - name: 'month: other values'
+      if: {month: {not_in: [may, jun]}}
+      points: -56
+"""
+
+
+def test_score_warns_when_a_catch_all_rule_fires_for_most_leads(tmp_path: Path):
+    (tmp_path / "m.yaml").write_text(CATCH_ALL)
+    rows = [{"lead_id": f"L{i}", "month": ["nov", "dec", "may"][i % 3]} for i in range(300)]
+    write_csv(tmp_path / "leads.csv", rows)
+    done = run("score", "m.yaml", "leads.csv", "-o", "s.csv", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "rule 'month: other values' fired for 67% of the 300 leads" in done.stderr
+    assert "values the model does not know" in done.stderr
+    rows = [{"lead_id": f"L{i}", "month": ["jun", "may", "dec"][i % 3]} for i in range(300)]
+    write_csv(tmp_path / "leads.csv", rows)
+    done = run("score", "m.yaml", "leads.csv", "-o", "s.csv", "-q", cwd=tmp_path)
+    assert done.returncode == 0 and "fired for" not in done.stderr

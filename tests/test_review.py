@@ -503,3 +503,71 @@ def test_existing_report_is_left_alone_on_bad_input(tmp_path: Path):
                cwd=tmp_path)  # fmt: skip
     assert done.returncode == 2
     assert (tmp_path / "r.html").read_text() == "last quarter's report"
+
+
+# -- issue 11 ---------------------------------------------------------------------------
+
+
+def test_a_file_of_won_deals_as_outcomes(tmp_path: Path):
+    """The README's own example: a CRM export of won deals, one value only."""
+    (tmp_path / "model.yaml").write_text(RULES_MODEL)
+    rows = _rule_leads()
+    write_csv(tmp_path / "leads.csv", [{k: v for k, v in r.items() if k != "converted"}
+                                       for r in rows])  # fmt: skip
+    won = [r for r in rows if r["converted"]]
+    write_csv(tmp_path / "won.csv", [{"lead_id": r["lead_id"], "stage": "Closed Won"}
+                                     for r in won])  # fmt: skip
+    message = _bad(tmp_path, "--target", "stage", "--outcomes", "won.csv")
+    assert "the target has 1 distinct value ('closed won')" in message
+    assert "--absent-not-converted" in message
+    done = run("review", "model.yaml", "leads.csv", "--target", "stage", "--outcomes",
+               "won.csv", "--absent-not-converted", "-o", "r.html", "--json", "r.json",
+               cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    review = json.loads((tmp_path / "r.json").read_text())
+    assert review["data"]["with_outcome"] == len(rows)
+    assert review["performance"]["converted"] == len(won)
+    assert review["data"]["positive"] == "closed won"
+    for written in tmp_path.glob("r.*"):
+        written.unlink()
+    line = _bad(tmp_path, "--target", "converted", "--absent-not-converted")
+    assert "--absent-not-converted goes with --outcomes" in line
+
+
+def test_rule_health_flags_a_rule_that_fires_for_nearly_every_lead(tmp_path: Path):
+    (tmp_path / "model.yaml").write_text(
+        RULES_MODEL.replace(
+            "thresholds:",
+            "    - {name: anyone, if: {segment: {missing: false}}, points: 3}\nthresholds:",
+        )
+    )
+    write_csv(tmp_path / "leads.csv", _rule_leads())
+    done = run("review", "model.yaml", "leads.csv", "--target", "converted", "-o", "r.html",
+               "--json", "r.json", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rules = {r["rule"]: r for r in json.loads((tmp_path / "r.json").read_text())["rules"]["rules"]}
+    assert any("fires for 100.0% of the leads" in f for f in rules["anyone"]["flags"])
+    assert "anyone" in json.loads((tmp_path / "r.json").read_text())["rules"]["to_revisit"]
+    assert not any("fires for" in f for f in rules["big company"]["flags"])
+
+
+def test_mql_candidates_stay_within_their_share_of_leads(tmp_path: Path):
+    """With ties at the boundary, the "top 5%" row once passed 10.5% of the leads."""
+    from leadscore.review.data import ModelScores
+    from leadscore.review.performance import mql_thresholds
+    from leadscore.spec.load import parse_model
+
+    score = np.repeat([100.0, 50.0, 10.0, 0.0], [30, 75, 300, 595])  # 1,000 leads, many ties
+    model = parse_model("model: m\nthresholds:\n  mql: {score: 50}\n")
+    n = score.size
+    scores = ModelScores(Path("m.yaml"), model, score, np.array([None] * n, dtype=object),
+                         np.array([None] * n, dtype=object), score >= 50, np.full(n, np.nan),
+                         None, None)  # type: ignore[arg-type]  # fmt: skip
+    y = (score > 40).astype(int)
+    rows = mql_thresholds(y, scores)["candidates"]
+    for row in rows:
+        if row["source"].startswith("top "):
+            share = float(row["source"][4:-1]) / 100
+            assert row["share"] <= share + 1e-12, row
+    by_source = {r["source"]: r for r in rows}
+    assert by_source["top 5%"]["volume"] == 30  # the 75 tied at 50 would make it 10.5%

@@ -235,7 +235,8 @@ def _by_hits(
             )
             for event, members in by_type.items()
         ],
-        else_=ibis.literal([], type="array<int32>"),
+        # (not an empty array: PostgreSQL cannot type ARRAY[]; the null is filtered out)
+        else_=ibis.array([null_k]),
     )
     hits = events.select("lead_id", "ts", k=ks.filter(lambda k: k.notnull())).unnest("k")
     # Each rule's parameters, as constant arrays indexed by the rule's index k.

@@ -16,6 +16,7 @@ from leadscore.engines.files import (
     diagnose,
     first_bad_record,
     looks_unsplit,
+    reader_agrees,
 )
 from leadscore.errors import DataError, shown
 
@@ -65,10 +66,15 @@ class DuckDBEngine(IbisEngine):
             raise diagnose(path, kind, first_line(exc)) from None
         described = raw.execute(f"DESCRIBE {name}_data").fetchall()
         columns = [row[0] for row in described]
-        if kind == "csv" and looks_unsplit(columns):
-            raise first_bad_record(readable, kind) or DataError(
-                str(path), f"cannot tell the columns apart in the header {shown(columns[0])}"
-            )
+        if not reader_agrees(readable, kind, columns):
+            # The reader guessed the layout from rows that do not share it: say which.
+            problem = first_bad_record(readable, kind)
+            if problem is not None:
+                raise problem
+            if kind == "csv" and looks_unsplit(columns):
+                raise DataError(
+                    str(path), f"cannot tell the columns apart in the header {shown(columns[0])}"
+                )
         # JSON values of mixed types (text and numbers in one key) come as JSON: read
         # them as their text, so that 1715331600 and "2024-05-01" are both times.
         fields = ", ".join(

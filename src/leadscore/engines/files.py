@@ -206,6 +206,28 @@ def first_bad_record(path: Path, kind: str) -> DataError | None:
     return None
 
 
+def reader_agrees(path: Path, kind: str, columns: list[str]) -> bool:
+    """Whether the columns a reader found are the file's own: a CSV header, or the keys
+    of the first JSON line. A reader that sniffs the layout can be led astray by rows
+    of another shape (it then takes the second row as the header, or one column)."""
+    with path.open(encoding=UTF8, errors="replace", newline="") as fh:
+        sample = fh.read(1 << 20)
+    if kind == "jsonl":
+        first = next((line for line in sample.splitlines() if line.strip()), "")
+        try:
+            keys = json.loads(first)
+        except json.JSONDecodeError:
+            return False
+        return isinstance(keys, dict) and set(keys) <= set(columns)
+    header = next(csv.reader(io.StringIO(sample), _dialect(sample)), None)
+    if header is None or looks_unsplit(columns):
+        return False
+    # Readers rename empty and repeated names (column0, a_1): compare the others.
+    return len(header) == len(columns) and all(
+        h == c for h, c in zip(header, columns, strict=True) if h and header.count(h) == 1
+    )
+
+
 def looks_unsplit(columns: list[str]) -> bool:
     """One column whose name holds a delimiter: the reader could not split the rows."""
     return len(columns) == 1 and any(d in columns[0] for d in _DELIMITERS)
@@ -220,4 +242,5 @@ __all__ = [
     "first_bad_record",
     "input_format",
     "looks_unsplit",
+    "reader_agrees",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -107,9 +108,11 @@ def _read_yaml(text: str, source: str) -> Any:
         raise ModelError(source, [ModelIssue((), message)]) from None
     except DuplicateKeyError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        first = exc.context_mark.line + 1 if exc.context_mark else None
+        start = exc.context_mark.line + 1 if exc.context_mark else None
         key = _duplicate_key(str(exc.problem))
-        message = f"duplicate key {key}" + (f" (first at line {first})" if first else "")
+        first = _first_key_line(text, key, start, line)
+        message = f"duplicate key {key!r}" if key else "duplicate key in a mapping"
+        message += f" (first at line {first})" if first else ""
         raise ModelError(source, [ModelIssue((), message, line)]) from None
     except MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
@@ -117,10 +120,21 @@ def _read_yaml(text: str, source: str) -> Any:
         raise ModelError(source, [ModelIssue((), f"invalid YAML: {problem}", line)]) from None
 
 
-def _duplicate_key(problem: str) -> str:
+def _duplicate_key(problem: str) -> str | None:
     # ruamel says: found duplicate key "name" with value "x" (original value: "y")
     parts = problem.split('"')
-    return f"{parts[1]!r}" if len(parts) > 2 else "in a mapping"
+    return parts[1] if len(parts) > 2 else None
+
+
+def _first_key_line(text: str, key: str | None, start: int | None, end: int | None) -> int | None:
+    """The line of a key's first occurrence: ruamel marks the mapping, not the key."""
+    if key is None or start is None or end is None:
+        return start
+    pattern = re.compile(rf"(^|[\s{{,-]){re.escape(key)}\s*:")
+    for number, line in enumerate(text.splitlines()[start - 1 : end - 1], start=start):
+        if pattern.search(line):
+            return number
+    return start
 
 
 class _Expansion:

@@ -1,0 +1,277 @@
+"""Every mistake a user makes gets one clear line (issue 11).
+
+Usage mistakes, output paths, a corpus of bad models (tests/corpus/models, each file
+names the words its message must hold) run through validate, score and compile, and
+bad data files through score, learn and review: exit 2, every line an `error:` that
+names the place, no traceback, nothing written.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.test_cli import MODEL, run, write_csv
+
+CORPUS = Path(__file__).parent / "corpus" / "models"
+
+
+def refused(cwd: Path, *args: str, words: tuple[str, ...] = (), one_line: bool = True) -> str:
+    """Run a command that must fail cleanly; returns its message."""
+    before = sorted(p.relative_to(cwd) for p in cwd.rglob("*"))
+    result = run(*args, cwd=cwd)
+    assert result.returncode == 2, (args, result.returncode, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and all(line.startswith("error: ") for line in lines), result.stderr
+    if one_line:
+        assert len(lines) == 1, result.stderr
+    message = " ".join(lines)
+    for word in words:
+        assert word in message, (word, message)
+    assert sorted(p.relative_to(cwd) for p in cwd.rglob("*")) == before, "a file was written"
+    return message
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "model.yaml").write_text(MODEL)
+    write_csv(
+        tmp_path / "leads.csv",
+        [
+            {"lead_id": "a", "employees": "500", "domain": "acme.com"},
+            {"lead_id": "b", "employees": "10", "domain": "acme.com"},
+        ],
+    )
+    write_csv(
+        tmp_path / "events.csv",
+        [{"lead_id": "a", "event": "page_view", "timestamp": "2024-05-10T09:00:00Z",
+          "url": "/pricing"}],
+    )  # fmt: skip
+    return tmp_path
+
+
+# -- 1. usage mistakes ------------------------------------------------------------------
+
+USAGE = [
+    (("scroe",), ("No such command 'scroe'", "Did you mean 'score'?")),
+    ((), ("missing command", "score", "leadscore --help")),
+    (("score",), ("Missing argument",)),
+    (("score", "model.yaml"), ("Missing argument",)),
+    (("score", "model.yaml", "leads.csv"), ("Missing option", "-o")),
+    (("score", "model.yaml", "leads.csv", "-o"), ("-o", "requires an argument")),
+    (("score", "model.yaml", "leads.csv", "-o", "s.csv", "--bogus"), ("No such option: --bogus",)),
+    (("learn", "leads.csv", "--target", "y", "--mql-capacity", "20", "-o", "m.yaml"),
+     ("--mql-capacity 20", "between 0.001 and 1", "0.2 for the top 20%")),
+    (("learn", "leads.csv", "--target", "y", "--mql-recall", "1.5", "-o", "m.yaml"),
+     ("--mql-recall 1.5",)),
+    (("generate", "--leads", "many", "-o", "out"), ("--leads", "integer")),
+    (("generate", "--leads", "0", "-o", "out"), ("--leads",)),
+    (("review", "model.yaml", "leads.csv", "-o", "r.html"), ("Missing option", "--target")),
+    (("validate", "model.yaml", "extra"), ("unexpected extra argument",)),
+    (("score", "model.yaml", "leads.csv", "-o", "s.csv", "--engine", "oracle"),
+     ("unknown engine 'oracle'",)),
+    (("score", "model.yaml", "leads.csv", "-o", "s.csv", "--encoding", "latn1"),
+     ("--encoding 'latn1' is not an encoding",)),
+    (("score", "model.yaml", "leads.csv", "-o", "s.csv", "--as-of", "someday"),
+     ("--as-of 'someday' is not a time",)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "words"), USAGE, ids=[" ".join(a) or "bare" for a, _ in USAGE])
+def test_usage_mistakes_get_one_line_and_exit_2(files: Path, args: tuple, words: tuple) -> None:
+    refused(files, *args, words=words)
+
+
+def test_version(files: Path) -> None:
+    from leadscore import __version__
+
+    result = run("--version", cwd=files)
+    assert result.returncode == 0 and result.stdout.strip() == f"leadscore {__version__}"
+
+
+# -- 2 and 12. output paths ---------------------------------------------------------------
+
+
+def test_output_that_is_an_input_is_refused(files: Path) -> None:
+    refused(files, "score", "model.yaml", "leads.csv", "-o", "leads.csv",
+            words=("-o leads.csv: is also an input (leads.csv)",))  # fmt: skip
+    (files / "sub").mkdir()
+    refused(files, "score", "model.yaml", "leads.csv", "--events", "events.csv",
+            "-o", "sub/../events.csv", words=("is also an input",))  # fmt: skip
+    # learn writes MODEL.analysis.csv beside the model: that one counts too.
+    write_csv(files / "m.analysis.csv", [{"lead_id": "a", "converted": "1"}])
+    refused(files, "learn", "m.analysis.csv", "--target", "converted", "-o", "m.yaml",
+            words=("m.analysis.csv: is also an input",))  # fmt: skip
+    # A challenger named like the report.
+    (files / "r.html").write_text(MODEL)
+    refused(files, "review", "model.yaml", "leads.csv", "--target", "x", "--compare", "r.html",
+            "-o", "r.html", words=("-o r.html: is also an input",))  # fmt: skip
+
+
+def test_output_paths_that_cannot_be_written(files: Path) -> None:
+    (files / "out").mkdir()
+    refused(files, "score", "model.yaml", "leads.csv", "-o", "out",
+            words=("expected a file ending in .csv or .parquet",))  # fmt: skip
+    (files / "dir.csv").mkdir()
+    refused(files, "score", "model.yaml", "leads.csv", "-o", "dir.csv",
+            words=("-o dir.csv: is a folder",))  # fmt: skip
+    refused(files, "score", "model.yaml", "leads.csv", "-o", "nowhere/s.csv",
+            words=("folder nowhere does not exist",))  # fmt: skip
+    refused(files, "score", "model.yaml", "leads.csv", "-o", "s.csv", "--accounts-out", "s.csv",
+            words=("--accounts-out s.csv: is also the file of -o s.csv",))  # fmt: skip
+    (files / "m.yaml").mkdir()
+    refused(files, "learn", "leads.csv", "--target", "converted", "-o", "m.yaml",
+            words=("-o m.yaml: is a folder",))  # fmt: skip
+    refused(files, "review", "model.yaml", "leads.csv", "--target", "x", "-o", "r.htm",
+            words=("expected a file ending in .html",))  # fmt: skip
+    refused(files, "generate", "--leads", "10", "-o", "leads.csv",
+            words=("-o leads.csv: is a file; expected a folder",))  # fmt: skip
+
+
+def test_learn_leaves_nothing_behind_when_it_fails(files: Path) -> None:
+    write_csv(files / "past.csv", [{"lead_id": f"L{i}", "x": "1", "converted": "1"}
+                                   for i in range(50)])  # fmt: skip
+    refused(files, "learn", "past.csv", "--target", "converted", "-o", "m.yaml",
+            words=("the target has 1 distinct value",))  # fmt: skip
+
+
+# -- 8, 10, 13. the corpus of bad models ----------------------------------------------------
+
+
+def _expected(path: Path) -> tuple[str, ...]:
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("# expect: "), path
+    return tuple(w.strip() for w in first.removeprefix("# expect: ").split(" | "))
+
+
+MODELS = sorted(CORPUS.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("model", MODELS, ids=[m.stem for m in MODELS])
+def test_bad_models_are_refused_by_validate_score_and_compile(files: Path, model: Path) -> None:
+    (files / model.name).write_text(model.read_text())
+    words = (model.name, *_expected(model))
+    refused(files, "validate", model.name, words=words, one_line=False)
+    refused(files, "compile", model.name, words=words, one_line=False)
+    refused(files, "score", model.name, "leads.csv", "-o", "s.csv", words=words, one_line=False)
+
+
+def test_conditions_nested_too_deep(files: Path) -> None:
+    deep = "{any: [" * 1000 + "{a: 1}" + "]}" * 1000
+    (files / "deep.yaml").write_text(
+        f"model: deep\nfit:\n  rules:\n    - {{name: x, points: 1, if: {deep}}}\n"
+    )
+    refused(files, "validate", "deep.yaml", words=("deep.yaml", "nested more than 64 levels"))
+
+
+def test_patterns_run_in_linear_time_in_the_one_lead_scorer() -> None:
+    """Python's re takes minutes on this; RE2 (DuckDB's engine, and ours) does not."""
+    from leadscore import reference
+    from leadscore.spec.load import parse_model
+
+    model = parse_model(
+        "model: m\nfit:\n  rules:\n    - {name: r, if: {title: {matches: '^(a+)+$'}}, points: 1}\n"
+    )
+    lead = {"lead_id": "x", "title": "a" * 10_000 + "b"}
+    assert reference.score_lead(model, lead, as_of=0).score == 0
+    assert reference.score_lead(model, {"lead_id": "y", "title": "aaaa"}, as_of=0).score == 1
+
+
+# -- 6 and 14. data files -------------------------------------------------------------------
+
+
+def test_a_file_that_is_not_utf8(files: Path) -> None:
+    rows = b"lead_id,employees,domain\n" + b"".join(b"L%d,5,x.io\n" % i for i in range(3000))
+    (files / "latin.csv").write_bytes(rows + "L3001,7,soci\u00e9t\u00e9.fr\n".encode("latin-1"))
+    refused(files, "score", "model.yaml", "latin.csv", "-o", "s.csv",
+            words=("latin.csv row 3001", "is not UTF-8 text (byte 0xE9)", "--encoding latin-1",
+                   "iconv"))  # fmt: skip
+    result = run("score", "model.yaml", "latin.csv", "-o", "s.csv", "-q",
+                 "--encoding", "latin-1", cwd=files)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert len((files / "s.csv").read_text(encoding="utf-8").splitlines()) == 3002
+    write_csv(files / "past.csv", [{"lead_id": "a", "converted": "1"}])
+    (files / "past.csv").write_bytes((files / "past.csv").read_bytes() + b"b\xe9,0\n")
+    refused(files, "learn", "past.csv", "--target", "converted", "-o", "m.yaml",
+            words=("past.csv row 2", "is not UTF-8"))  # fmt: skip
+
+
+BAD_FILES = [
+    ("empty.csv", b"", ("empty.csv: the file is empty",)),
+    ("blank.csv", b"\n\n  \n", ("blank.csv: the file is empty",)),
+    ("ragged.csv", b"lead_id,employees,domain\na,1,x\nb,1,x,extra,more\n",
+     ("ragged.csv row 2: has 5 fields where the header has 3",)),
+    ("rows.jsonl", b'{"lead_id": "a", "employees": 1, "domain": "x"}\n{"lead_id": b}\n',
+     ("rows.jsonl row 2: not valid JSON",)),
+    ("list.jsonl", b'{"lead_id": "a", "employees": 1, "domain": "x"}\n[1, 2]\n',
+     ("list.jsonl row 2: expected one JSON object per line",)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "content", "words"), BAD_FILES, ids=[b[0] for b in BAD_FILES])
+def test_bad_leads_files(files: Path, name: str, content: bytes, words: tuple) -> None:
+    (files / name).write_bytes(content)
+    refused(files, "score", "model.yaml", name, "-o", "s.csv", words=words)
+
+
+BAD_TIMES = [
+    ("1715331600000", ("looks like epoch milliseconds", "divide by 1000")),
+    ("2024-05-10T24:00:00", ("'2024-05-10T24:00:00' is not a time",)),
+    ("2024-02-30", ("2024-02 has no day 30",)),
+    ("2024-05-10T14:02:00 America/New_York", ("is not a time",)),
+    ("14:02Z", ("'14:02Z' is not a time", "ISO 8601")),
+    ("x" * 10_000, ("is not a time",)),
+]
+
+
+@pytest.mark.parametrize(("value", "words"), BAD_TIMES, ids=[t[:30] for t, _ in BAD_TIMES])
+def test_bad_event_times(files: Path, value: str, words: tuple) -> None:
+    write_csv(files / "events.csv", [
+        {"lead_id": "a", "event": "page_view", "timestamp": "2024-05-10", "url": "/"},
+        {"lead_id": "b", "event": "page_view", "timestamp": value, "url": "/"},
+    ])  # fmt: skip
+    where = "events.csv row 2 column 'timestamp'"
+    message = refused(files, "score", "model.yaml", "leads.csv", "--events", "events.csv",
+                      "-o", "s.csv", words=(where, *words))  # fmt: skip
+    assert len(message) < 400, "a long value is cut"
+
+
+def test_json_lines_may_mix_text_and_epoch_times(files: Path) -> None:
+    lines = [
+        {"lead_id": "a", "event": "page_view", "timestamp": "2024-05-19T00:00:00Z",
+         "url": "/pricing"},
+        {"lead_id": "a", "event": "page_view", "timestamp": 1716163200, "url": "/pricing"},
+    ]  # fmt: skip
+    (files / "events.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    result = run("score", "model.yaml", "leads.csv", "--events", "events.jsonl", "--as-of",
+                 "2024-05-20", "-o", "s.csv", "-q", cwd=files)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    score = float((files / "s.csv").read_text().splitlines()[1].split(",")[1])
+    # 10 fit points, then 20 points a day (max_per_day 1) halving every 10 days: 19th and 20th.
+    assert score == pytest.approx(10 + 20 * 2**-0.1 + 20)
+
+
+def test_bad_times_in_options(files: Path) -> None:
+    refused(files, "compile", "model.yaml", "--as-of", "garbage",
+            words=("--as-of 'garbage' is not a time",))  # fmt: skip
+    refused(files, "generate", "--leads", "10", "--end", "garbage", "-o", "g",
+            words=("--end 'garbage' is not a time",))  # fmt: skip
+    refused(files, "score", "model.yaml", "leads.csv", "-o", "s.csv", "--as-of", "999999999999",
+            words=("--as-of '999999999999' looks like epoch milliseconds",))  # fmt: skip
+
+
+def test_parquet_with_millisecond_integers(files: Path) -> None:
+    pq.write_table(
+        pa.table(
+            {"lead_id": ["a"], "event": ["page_view"], "timestamp": [1715331600000], "url": ["/"]}
+        ),
+        files / "events.parquet",
+    )
+    refused(files, "score", "model.yaml", "leads.csv", "--events", "events.parquet",
+            "-o", "s.csv", words=("events.parquet row 1 column 'timestamp'",
+                                  "looks like epoch milliseconds"))  # fmt: skip
