@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from unittest.mock import patch
 
-from hypothesis import given
+from hypothesis import given, settings
 
 from leadscore.batch import score_tables
+from leadscore.compile import engagement
 from leadscore.reference import score_lead
 from tests.strategies import (
     AS_OF,
@@ -75,6 +77,24 @@ def test_engine_agrees_with_reference(model, data):
     )
     rows = {r["lead_id"]: r for r in result.scores.to_pylist()}
     assert set(rows) == {lead["lead_id"] for lead in leads}
+    for lead in leads:
+        mine = [e for e in events if e["lead_id"] == lead["lead_id"]]
+        assert_agrees(model, rows[lead["lead_id"]], score_lead(model, lead, mine, as_of=AS_OF))
+
+
+@settings(max_examples=30)
+@given(models(), leads_and_events())
+def test_engine_by_hits_agrees_with_reference(model, data):
+    """The plan for many engagement rules (compile.engagement), on every random model."""
+    leads, events = data
+    with (
+        patch.object(engagement, "PER_RULE_LIMITED", 0),
+        patch.object(engagement, "PER_RULE_UNLIMITED", 0),
+    ):
+        result = score_tables(
+            model, to_arrow(leads, LEAD_TYPES), to_arrow(events, EVENT_TYPES_ARROW), as_of=AS_OF
+        )
+    rows = {r["lead_id"]: r for r in result.scores.to_pylist()}
     for lead in leads:
         mine = [e for e in events if e["lead_id"] == lead["lead_id"]]
         assert_agrees(model, rows[lead["lead_id"]], score_lead(model, lead, mine, as_of=AS_OF))

@@ -275,3 +275,42 @@ def test_parquet_with_millisecond_integers(files: Path) -> None:
     refused(files, "score", "model.yaml", "leads.csv", "--events", "events.parquet",
             "-o", "s.csv", words=("events.parquet row 1 column 'timestamp'",
                                   "looks like epoch milliseconds"))  # fmt: skip
+
+
+# -- 13. a model of a thousand rules ------------------------------------------------------
+
+
+def test_a_model_of_a_thousand_rules_scores_as_the_reference_does() -> None:
+    """It hit RecursionError in compile; its time is measured in benchmarks/many_rules.py."""
+    from leadscore import reference
+    from leadscore.batch import score_tables
+    from leadscore.spec.load import parse_model
+
+    fit = "\n".join(
+        f"    - {{name: f{i}, if: {{size: {{between: [{i}, {i + 40}]}}}}, points: {i % 7 - 3}}}"
+        for i in range(1000)
+    )
+    events = "\n".join(
+        f"    - {{name: e{i}, event: v{i % 5}, if: {{url: {{contains: /p{i % 10}}}}}, "
+        f"points: {1 + i % 4}{', max_per_day: 2' if i % 3 == 0 else ''}}}"
+        for i in range(200)
+    )
+    model = parse_model(
+        f"model: big\nfit:\n  rules:\n{fit}\nengagement:\n  half_life_days: 20\n"
+        f"  rules:\n{events}\n"
+    )
+    leads = [{"lead_id": f"L{i}", "size": str(i * 37 % 1100)} for i in range(30)]
+    evs = [
+        {"lead_id": f"L{i % 30}", "event": f"v{i % 5}", "url": f"/p{i % 13}",
+         "timestamp": f"2024-03-0{1 + i % 9}T{i % 24:02d}:00:00Z"}
+        for i in range(600)
+    ]  # fmt: skip
+    scored = score_tables(model, pa.Table.from_pylist(leads), pa.Table.from_pylist(evs),
+                          as_of="2024-03-10")  # fmt: skip
+    rows = {r["lead_id"]: r for r in scored.scores.to_pylist()}
+    for lead in leads:
+        mine = [e for e in evs if e["lead_id"] == lead["lead_id"]]
+        want = reference.score_lead(model, lead, mine, as_of="2024-03-10")
+        assert rows[lead["lead_id"]]["score"] == pytest.approx(want.score, abs=1e-6)
+        got = {r["rule"]: r["points"] for r in json.loads(rows[lead["lead_id"]]["reasons"])}
+        assert got == pytest.approx({r.rule: r.points for r in want.reasons}, abs=1e-6)
