@@ -60,7 +60,7 @@ def check_ids(engine: IbisEngine, raw: ir.Table, name: str, id_column: str) -> N
     if dupes:
         raise DataError(
             name,
-            f"duplicate lead id {dupes[0]['key']!r} "
+            f"duplicate lead id {shown(dupes[0]['key'])} "
             f"(also in row {engine.row_number(raw, dupes[0]['row'])})",
             row=engine.row_number(raw, dupes[-1]["row"]),
             column=id_column,
@@ -352,8 +352,8 @@ def _phase(progress: Progress | None, label: str) -> Callable[[float], None] | N
 
 
 def _list(columns: list[str], limit: int = 12) -> str:
-    shown = ", ".join(columns[:limit])
-    return shown + (f", ... ({len(columns)} in all)" if len(columns) > limit else "")
+    names = ", ".join(c if len(c) <= 40 else c[:37] + "..." for c in columns[:limit])
+    return names + (f", ... ({len(columns)} in all)" if len(columns) > limit else "")
 
 
 __all__ = [

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadscore.errors import DataError, UsageError
+from leadscore.errors import DataError, UsageError, shown
 from leadscore.values import NUMBER_PATTERN, STRIP_CHARS, normalize_text, parse_number
 
 BINARY_TARGETS = ({"0", "1"}, {"false", "true"}, {"no", "yes"})
@@ -50,11 +50,11 @@ def read_outcome(
         y[empty.to_numpy(zero_copy_only=False)] = -1
         return y, only
     if len(values) != 2:
-        shown = ", ".join(repr(v) for v in values[:6]) + (", ..." if len(values) > 6 else "")
+        listed = ", ".join(shown(v, 40) for v in values[:6]) + (", ..." if len(values) > 6 else "")
         hint = f"; {converters_only_hint}" if len(values) == 1 and converters_only_hint else ""
         raise DataError(
             name,
-            f"the target has {len(values)} distinct value{'s' * (len(values) != 1)} ({shown}); "
+            f"the target has {len(values)} distinct value{'s' * (len(values) != 1)} ({listed}); "
             f"expected two, converted or not{hint}",
             column=target,
         )
@@ -63,13 +63,14 @@ def read_outcome(
         if positive not in values:
             raise UsageError(
                 f"--positive {positive!r} is not a value of {target!r} "
-                f"({values[0]!r}, {values[1]!r})"
+                f"({shown(values[0], 40)}, {shown(values[1], 40)})"
             )
     else:
         known = next((pair for pair in BINARY_TARGETS if set(values) == pair), None)
         if known is None:
             raise UsageError(
-                f"the target {target!r} has the values {values[0]!r} and {values[1]!r}; "
+                f"the target {target!r} has the values {shown(values[0], 40)} and "
+                f"{shown(values[1], 40)}; "
                 "say which one means converted with --positive"
             )
         positive = sorted(known)[1]

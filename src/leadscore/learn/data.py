@@ -20,7 +20,7 @@ from leadscore.batch import _list as _list
 from leadscore.columns import read_numeric, read_outcome, read_text
 from leadscore.engines import DuckDBEngine
 from leadscore.engines.canonical import ROW, key_form
-from leadscore.errors import DataError, UsageError
+from leadscore.errors import DataError, UsageError, shown
 from leadscore.values import NUMBER_PATTERN, STRIP_CHARS, normalize_text
 
 # Placeholders read as missing in every attribute; --missing adds more (sentinels like 999).
@@ -216,7 +216,7 @@ def _check_ids(name: str, table: pa.Table, id_column: str) -> None:
         rows = pc.filter(table[ROW], pc.equal(ids, dupe)).to_pylist()
         raise DataError(
             name,
-            f"duplicate lead id {dupe!r} (also in row {rows[0]})",
+            f"duplicate lead id {shown(dupe)} (also in row {rows[0]})",
             row=rows[1],
             column=id_column,
         )
