@@ -90,6 +90,7 @@ def test_engine_by_hits_agrees_with_reference(model, data):
     with (
         patch.object(engagement, "PER_RULE_LIMITED", 0),
         patch.object(engagement, "PER_RULE_UNLIMITED", 0),
+        patch.object(engagement, "FILTERED_PIVOT", 0),
     ):
         result = score_tables(
             model, to_arrow(leads, LEAD_TYPES), to_arrow(events, EVENT_TYPES_ARROW), as_of=AS_OF

@@ -79,17 +79,15 @@ def run_reference(case: Case) -> tuple[Rows, list[dict[str, Any]] | None]:
     return rows, accounts
 
 
-@pytest.fixture(params=["per rule", "by hits"])
-def plan(request, monkeypatch) -> str:
-    """Every case through both plans of the engagement rules (compile.engagement)."""
-    if request.param == "by hits":
-        monkeypatch.setattr(engagement, "PER_RULE_LIMITED", 0)
-        monkeypatch.setattr(engagement, "PER_RULE_UNLIMITED", 0)
-    return request.param
+def by_hits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Send every engagement rule down the plan for many rules (compile.engagement)."""
+    monkeypatch.setattr(engagement, "PER_RULE_LIMITED", 0)
+    monkeypatch.setattr(engagement, "PER_RULE_UNLIMITED", 0)
+    monkeypatch.setattr(engagement, "FILTERED_PIVOT", 0)
 
 
 @pytest.fixture(params=ENGINES)
-def engine_run(request, plan) -> Callable[[Case], tuple[Rows, list[dict[str, Any]] | None]]:
+def engine_run(request) -> Callable[[Case], tuple[Rows, list[dict[str, Any]] | None]]:
     name = request.param
 
     def run(case: Case) -> tuple[Rows, list[dict[str, Any]] | None]:
@@ -138,8 +136,22 @@ def assert_rows_equal(got: Rows, want: Rows) -> None:
                 assert _same(mine[column], value), (lead, column, mine[column], value)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_case(engine_run, case: Case) -> None:
+# Cases with engagement rules run through both plans; the reference has but one.
+CASE_PLANS = [
+    (case, plan)
+    for case in CASES
+    for plan in (["per rule", "by hits"] if "engagement:" in case.model_yaml else ["per rule"])
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "plan"), CASE_PLANS, ids=[f"{plan}-{case.name}" for case, plan in CASE_PLANS]
+)
+def test_case(engine_run, case: Case, plan: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if plan == "by hits":
+        if engine_run.engine == "reference":
+            return  # one plan only: the "per rule" run checks it
+        by_hits(monkeypatch)
     rows, accounts = engine_run(case)
     expected_rows, expected_accounts = run_reference(case)
     assert_rows_equal(rows, expected_rows)
@@ -203,6 +215,7 @@ TIME_TEXTS = [
     "2024-02-30", "2023-02-29", "1900-02-29", "20240510T140200Z", "2024-05-10T14:02:60Z",
     "0000-01-01", "2024-13-01", "2024-05-10T14:02:00+1", "2024-05-10  14:02", "1715331600000",
     "1e9", "last tuesday", "", "2024-05-10T14:02:00.1234567890Z", "2024/05/10", "May 10, 2024",
+    "1714571100\u0085", "2024-05-10\u2028",  # Java's $ would match before these line ends
 ]  # fmt: skip
 # Letters whose lowercase engines are known to get wrong in one way or another.
 LOWER_TEXTS = [
@@ -232,12 +245,15 @@ def test_text_times_and_lowercase_alike(engine_name: str, request: pytest.Fixtur
 
     engine = _engine(engine_name, request)
     try:
+        dialect = dialect_for(engine.dialect)
         texts = engine.from_arrow(pa.table({"s": TIME_TEXTS}))
         times = engine.to_arrow(
-            texts.select(row=texts[ROW], v=text_epoch_seconds(texts.s)).order_by("row")
+            texts.select(row=texts[ROW], v=text_epoch_seconds(texts.s, dialect.regex)).order_by(
+                "row"
+            )
         )["v"].to_pylist()
         words = engine.from_arrow(pa.table({"s": LOWER_TEXTS}))
-        lower = dialect_for(engine.dialect).lower
+        lower = dialect.lower
         lowered = engine.to_arrow(words.select(row=words[ROW], v=lower(words.s)).order_by("row"))[
             "v"
         ].to_pylist()
@@ -250,3 +266,57 @@ def test_text_times_and_lowercase_alike(engine_name: str, request: pytest.Fixtur
             want = None
         assert _same(got, want), (text, got, want)
     assert lowered == [lower_text(t) for t in LOWER_TEXTS]
+
+
+# Patterns whose RE2 meaning other engines read differently unless translated, and
+# texts that tell the readings apart (patterns.translate).
+PATTERN_TEXTS = {
+    r"\d{3}[\s-.]\d{4}": ["555-1234", "555 1234", "555!1234"],
+    r"[\d-.]x": ["-x", "5x", "/x"],
+    r"{{name}}": ["hi {{name}}", "hi name"],
+    r"a{2,}b{1}": ["aab", "ab"],
+    r"(?m:a$)|b$": ["b\n", "a\nb", "b"],
+    r"(?i)x(?-i)Y": ["XY", "xy"],
+    r"[[.]a": ["[a", ".a", "ba"],
+    r"[^]a]b": ["]b", "cb"],
+    r"x\b": ["xé", "xy", "x"],
+    r"^\w+$": ["café", "cafe"],
+    r"a\sb": ["a\x0bb", "a b"],
+    r"x.y": ["x\ry", "x\ny", "x\u2028y"],
+    r"\p{Greek}+": ["αβγ", "abc"],
+    r"\p{^Greek}": ["α", "a"],
+    r"[\p{Lu}-]x": ["Ax", "-x", "ax"],
+    r"\QA.b\E": ["A.b", "Axb"],
+}
+
+
+@pytest.mark.parametrize("engine_name", ["duckdb", "spark", "postgres"])
+def test_patterns_match_as_re2_does(engine_name: str, request: pytest.FixtureRequest) -> None:
+    import pyarrow as pa
+
+    from leadscore import patterns
+    from leadscore.compile.dialects import dialect_for
+    from leadscore.engines.canonical import ROW
+
+    engine = _engine(engine_name, request)
+    regex = dialect_for(engine.dialect).regex
+    pairs = []
+    for pattern, texts in PATTERN_TEXTS.items():
+        try:
+            translated = regex(pattern)
+        except patterns.PatternError:
+            assert engine_name == "postgres", pattern  # \p{...}: PostgreSQL has none
+            continue
+        pairs += [(pattern, translated, text) for text in texts]
+    try:
+        table = engine.from_arrow(pa.table({"t": [t for _, _, t in pairs]}))
+        got = engine.to_arrow(
+            table.select(
+                row=table[ROW],
+                **{f"m{i}": table.t.re_search(p) for i, (_, p, _) in enumerate(pairs)},
+            ).order_by("row")
+        ).to_pylist()
+    finally:
+        engine.close()
+    for i, (pattern, _, text) in enumerate(pairs):
+        assert got[i][f"m{i}"] == patterns.search(pattern, text), (pattern, text)

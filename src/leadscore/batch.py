@@ -117,7 +117,8 @@ def prepare(
                     f"(columns: {_list(ev_columns)})",
                     column=column,
                 )
-        for row in engine.fetch(first_bad_timestamp(events_raw, engine.epoch_us)):
+        regex = dialect_for(engine.dialect).regex
+        for row in engine.fetch(first_bad_timestamp(events_raw, engine.epoch_us, regex)):
             raise DataError(
                 events_name,
                 _time_problem(row["value"]),
@@ -126,7 +127,11 @@ def prepare(
             )
         events = engine.view(
             canonical_events(
-                events_raw, list(needs.event_columns), leads_raw[id_column], engine.epoch_us
+                events_raw,
+                list(needs.event_columns),
+                leads_raw[id_column],
+                engine.epoch_us,
+                regex,
             )
         )
     event_ids = events_raw.lead_id if events_raw is not None else None
@@ -189,13 +194,17 @@ MIN_LEADS_FOR_SHARES = 100
 
 
 def catch_all_rules(model: ScoringModel) -> list[FitRule]:
-    """Fit rules of every value but a list (learn names them '...: other values')."""
+    """Fit rules of every value but a list, as learn names them ("Country: other values").
+
+    A catch-all that also holds frequent values ("Country: India, other values") may
+    rightly fire for most leads, so it is not one of them.
+    """
     out = []
     for rule in model.fit.rules:
         test = rule.condition
         if (
-            rule.name.endswith(CATCH_ALL_SUFFIX)
-            and isinstance(test, Test)
+            isinstance(test, Test)
+            and rule.name == f"{test.column}: {CATCH_ALL_SUFFIX}"
             and (test.op == "not_in" or (test.op == "missing" and test.value is False))
         ):
             out.append(rule)

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from leadscore.errors import LeadscoreError, ModelError, UsageError
 
@@ -31,8 +32,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Score leads with a declarative model: fit, engagement, grades, MQLs and reasons.",
 )
-out = Console()
-err = Console(stderr=True)
+# No markup: messages hold user text (rule names, patterns such as "[/]x"), which Rich
+# would read as its own tags; styles are given with Text instead.
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
 
 ENGINE_HELP = "duckdb (default), spark, or an Ibis connection URL (postgres://user@host/db)."
 ModelArg = Annotated[Path, typer.Argument(help="The model file (YAML).", show_default=False)]
@@ -83,6 +86,10 @@ def main() -> None:
     except ClickException as exc:  # usage mistakes: an unknown command, a missing option
         _error(_one_line(exc.format_message()) + _help_hint(exc))
         sys.exit(2)
+    except OSError as exc:  # a file the system refuses: full disk, no permission
+        where = f"{exc.filename}: " if exc.filename else ""
+        _error(f"{where}{exc.strerror or exc}")
+        sys.exit(2)
     except Exception as exc:  # a bug of ours: say so in one line; the trace on request
         if os.environ.get("LEADSCORE_DEBUG"):
             raise
@@ -95,7 +102,12 @@ def main() -> None:
 
 
 def _error(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
+    _say(err, "error:", "red", message)
+
+
+def _say(console: Console, label: str, style: str, message: str) -> None:
+    """`label message` with the label styled, the message as it is."""
+    console.print(Text.assemble((label, style), " ", message), highlight=False, soft_wrap=True)
 
 
 def _one_line(text: str) -> str:
@@ -141,7 +153,7 @@ def validate(model: ModelArg) -> None:
 
     m = load_model(model)
     e = m.engagement
-    out.print(f"[green]valid[/green]: {m.model} version {m.version} ({model})", highlight=False)
+    _say(out, "valid:", "green", f"{m.model} version {m.version} ({model})")
     if m.description:
         out.print(f"  {m.description.strip()}", highlight=False)
     table = Table(show_header=True, box=None, pad_edge=False)
@@ -273,7 +285,7 @@ def score(
     finally:
         eng.close()
     for warning in run.warnings:
-        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        _say(err, "warning:", "yellow", warning)
     elapsed = time.perf_counter() - started
     err.print(
         f"scored {run.leads:,} leads as of {format_epoch(as_of_epoch)} -> {output} "
@@ -353,6 +365,11 @@ def learn(
     encoding: EncodingOpt = "utf-8",
 ) -> None:
     """Learn a scorecard model (points, grades, MQL threshold, calibration) from outcomes."""
+    # Options first, before the learning libraries take seconds to import.
+    if mql_recall is not None and mql_capacity is not None:
+        raise UsageError("give --mql-recall or --mql-capacity, not both")
+    _check_share("--mql-recall", mql_recall, 0.01, "of conversions", "0.8 for 80% of them")
+    _check_share("--mql-capacity", mql_capacity, 0.001, "of leads", "0.2 for the top 20%")
     from leadscore.learn import Objective
     from leadscore.learn import learn as run_learn
     from leadscore.learn.data import load_dataset
@@ -360,10 +377,6 @@ def learn(
     from leadscore.outputs import check_outputs
     from leadscore.timeutil import parse_as_of
 
-    if mql_recall is not None and mql_capacity is not None:
-        raise UsageError("give --mql-recall or --mql-capacity, not both")
-    _check_share("--mql-recall", mql_recall, 0.01, "of conversions", "0.8 for 80% of them")
-    _check_share("--mql-capacity", mql_capacity, 0.001, "of leads", "0.2 for the top 20%")
     analysis, booster = output_paths(output)
     check_outputs(
         [("-o", output, [".yaml", ".yml"]), ("", analysis, [])]
@@ -394,7 +407,7 @@ def learn(
         written = write_outputs(learned, output, source=leads.name)
     print_summary(out, learned)
     for note in data.notes:
-        err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+        _say(err, "note:", "yellow", note)
     elapsed = time.perf_counter() - started
     err.print(
         f"learned from {data.n:,} leads in {elapsed:.1f}s -> " + ", ".join(map(str, written)),
@@ -496,7 +509,7 @@ def review(
     with err.status("writing the report"):
         write_review(result, output, metrics)
     for warning in result["warnings"]:
-        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        _say(err, "warning:", "yellow", warning)
     _print_review(result)
     elapsed = time.perf_counter() - started
     written = ", ".join(str(p) for p in (output, metrics) if p is not None)

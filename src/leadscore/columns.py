@@ -43,6 +43,14 @@ def read_outcome(
     values = sorted(pc.unique(pc.filter(text, pc.invert(empty))).to_pylist())
     if len(values) == 1 and converters_only:
         only = values[0]
+        negatives = {sorted(pair)[0] for pair in BINARY_TARGETS}  # 0, false, no
+        if only in negatives and positive is None:
+            raise DataError(
+                name,
+                f"every outcome is {only!r}, which reads as not converted: a file of "
+                "converters only should hold the value that means converted",
+                column=target,
+            )
         if positive is not None and normalize_text(positive) != only:
             raise UsageError(f"--positive {positive!r} is not a value of {target!r} ({only!r})")
         y = pc.fill_null(pc.equal(text, only), False).to_numpy(zero_copy_only=False)

@@ -14,7 +14,10 @@ def shown(value: object, limit: int = 60) -> str:
     """A value as messages quote it: repr, cut to `limit` characters (a bad value can be
     a 10,000-character cell)."""
     text = repr(value)
-    return text if len(text) <= limit else text[: limit - 4] + "...'"
+    if len(text) <= limit:
+        return text
+    quote = text[-1] if text[-1] in "'\"" else ""
+    return text[: limit - 3 - len(quote)] + "..." + quote
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ def check_outputs(
             raise UsageError(f"{where}: is a folder; give a file name inside it")
         if not path.parent.is_dir():
             raise UsageError(f"{where}: folder {path.parent} does not exist")
+        _check_writable(where, path)
         for source in given:
             if same_file(path, source):
                 raise UsageError(
@@ -62,6 +63,19 @@ def check_folder_output(option: str, folder: Path, inputs: Iterable[Path | None]
     for source in inputs:
         if source is not None and same_file(folder, source):
             raise UsageError(f"{where}: is also an input ({source})")
+
+
+def _check_writable(where: str, path: Path) -> None:
+    """Write and remove the temporary file the output will be written to: the only sure
+    test (permissions, read-only mounts, /proc) before minutes of work."""
+    probe = temporary_path(path)
+    try:
+        probe.touch(exist_ok=False)
+    except OSError as exc:
+        raise UsageError(
+            f"{where}: cannot write in folder {path.parent} ({exc.strerror})"
+        ) from None
+    probe.unlink()
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -16,7 +16,7 @@ import re2
 
 # RE2 constructs that Java's regex (Spark) rejects or reads otherwise.
 JAVA_DIFFERENCES = (
-    (re.compile(r"\[:\^?[a-z]+:\]"), "POSIX classes such as [[:alpha:]] (use \\p{Alpha})"),
+    (re.compile(r"\[:\^?[a-z]+:\]"), "POSIX classes such as [[:alpha:]] (write [A-Za-z])"),
     (re.compile(r"\(\?[a-zA-Z]*U"), "the (?U) flag (ungreedy in RE2, Unicode classes in Java)"),
     (re.compile(r"\(\?P[<=>]"), "(?P...) groups (write (?<name>...))"),
     (re.compile(r"(?<!\\)(\\\\)*\\C"), "\\C (any byte)"),
@@ -106,108 +106,185 @@ def translate(pattern: str, target: str) -> str:
     Raises PatternError for what the target cannot run at all (PostgreSQL: Unicode
     classes, flags after the start).
     """
-    out: list[str] = []
-    i, n = 0, len(pattern)
-    in_class = False
-    class_start = False
-    multiline = "m" in "".join(re.findall(r"\(\?([a-zA-Z-]*)[:)]", pattern))
-    dotall = False
-    while i < n:
-        c = pattern[i]
-        if c == "\\" and i + 1 < n:
-            i, text = _escape(pattern, i, in_class, target)
-            out.append(text)
-            class_start = False
-            continue
-        if in_class:
-            if c == "]" and not class_start:
-                in_class = False
-                out.append("]")
-            elif c == "]" or (target == "java" and c in "[&"):
-                out.append("\\" + c)  # a literal in RE2; Java reads [ and && as set operators
+    return _Translation(pattern, target).run()
+
+
+_REPEAT = re.compile(r"\{[0-9]+(,[0-9]*)?\}")
+_GENERAL_CATEGORY = re.compile(r"^[A-Z][a-z]?$")
+
+
+class _Translation:
+    """One pass over an RE2 pattern, tracking character classes and the m and s flags
+    of each group (RE2 flags hold to the end of the group that sets them)."""
+
+    def __init__(self, pattern: str, target: str) -> None:
+        self.pattern, self.target = pattern, target
+        self.out: list[str] = []
+        self.flags = {"m": False, "s": False}
+        self.stack: list[dict[str, bool]] = []
+
+    def run(self) -> str:
+        pattern, i, n = self.pattern, 0, len(self.pattern)
+        while i < n:
+            c = pattern[i]
+            if c == "\\" and i + 1 < n:
+                i, text, _ = _escape(pattern, i, False, self.target)
+                self.out.append(text)
+            elif c == "[":
+                i = self._class(i)
+            elif c == "(":
+                i = self._group(i)
+            elif c == ")":
+                self.flags = self.stack.pop() if self.stack else self.flags
+                self.out.append(")")
+                i += 1
+            elif c == "{" or c == "}":
+                repeat = _REPEAT.match(pattern, i) if c == "{" else None
+                if repeat:  # a repetition: as it is
+                    self.out.append(repeat.group())
+                    i = repeat.end()
+                else:  # a literal brace in RE2; Java and PostgreSQL would refuse it
+                    self.out.append("\\" + c)
+                    i += 1
+            elif c == "." and self.target == "postgres":
+                self.out.append("." if self.flags["s"] else "[^\n]")
+                i += 1
+            elif c == "$" and self.target == "java" and not self.flags["m"]:
+                self.out.append("\\z")  # Java's $ also matches before a final line end
+                i += 1
             else:
-                out.append(c)
-            class_start = c == "^" and pattern[i - 1] == "["
-            i += 1
-            continue
-        if c == "[":
-            in_class, class_start = True, True
-            out.append("[")
-            i += 1
-            continue
-        if target == "postgres" and re.match(r"\(\?<[A-Za-z_]", pattern[i:]):
-            end = pattern.index(">", i)
-            out.append("(")  # a named group: PostgreSQL has none; only the match counts
-            i = end + 1
-            continue
-        if c == "(" and pattern.startswith("(?", i) and i + 2 < n and pattern[i + 2] not in "<P:":
-            end = i + 2
-            while end < n and pattern[end] not in ":)":
-                end += 1
-            group_flags, closer = pattern[i + 2 : end], pattern[end : end + 1]
-            if target == "postgres":
-                if i != 0 or closer != ")":
-                    raise PatternError(
-                        "sets flags after the start, which PostgreSQL cannot run: "
-                        "move them to the front, as (?i) at the very start"
-                    )
-                dotall = "s" in group_flags
-                pg = "".join({"i": "i", "m": "w"}.get(f, "") for f in group_flags)
-                out.append(f"(?{pg})" if pg else "")
-            else:
-                positive = group_flags.split("-")[0]
-                extra = "u" if "i" in positive and "u" not in positive else ""
-                out.append(f"(?{positive}{extra}{group_flags[len(positive) :]}{closer}")
-            i = end + 1
-            continue
-        if c == "." and target == "postgres":
-            out.append("." if dotall else "[^\\n]")
-        elif c == "$" and target == "java" and not multiline:
-            out.append("\\z")  # Java's $ also matches before a final line end
-        else:
-            out.append(c)
+                self.out.append(c)
+                i += 1
+        text = "".join(self.out)
+        return "(?d)" + text if self.target == "java" else text
+
+    def _class(self, i: int) -> int:
+        """A character class from pattern[i] ('['); returns the index after it."""
+        pattern, n = self.pattern, len(self.pattern)
+        self.out.append("[")
         i += 1
-    text = "".join(out)
-    return "(?d)" + text if target == "java" else text
+        if i < n and pattern[i] == "^":
+            self.out.append("^")
+            i += 1
+        first = True
+        expanded = False  # the last item was a class escape spelled out as characters
+        while i < n:
+            c = pattern[i]
+            if c == "]" and not first:
+                self.out.append("]")
+                return i + 1
+            if c == "\\" and i + 1 < n:
+                i, text, expanded = _escape(pattern, i, True, self.target)
+                self.out.append(text)
+                first = False
+                continue
+            if c == "-" and expanded:
+                self.out.append("\\-")  # not a range: RE2 reads it as a dash
+            elif c in "[]" or (self.target == "java" and c == "&"):
+                # Literals in RE2; Java reads [ and && as set operators, PostgreSQL [. [=
+                # [: as collating elements, and both a first ] as the end.
+                self.out.append("\\" + c)
+            else:
+                self.out.append(c)
+            expanded = False
+            first = False
+            i += 1
+        return i
+
+    def _group(self, i: int) -> int:
+        """A group's opening from pattern[i] ('('); returns the index after it."""
+        pattern = self.pattern
+        flag_group = re.match(r"\(\?([a-zA-Z]*(?:-[a-zA-Z]*)?)([:)])", pattern[i:])
+        if flag_group is None:
+            self.stack.append(dict(self.flags))
+            named = re.match(r"\(\?P?<[A-Za-z_][A-Za-z0-9_]*>", pattern[i:])
+            if named and self.target == "postgres":
+                self.out.append("(")  # PostgreSQL has no named groups; only the match counts
+                return i + named.end()
+            self.out.append("(")
+            return i + 1
+        spec, closer = flag_group.group(1), flag_group.group(2)
+        on, _, off = spec.partition("-")
+        if closer == ":":
+            self.stack.append(dict(self.flags))
+        for flag in "ms":
+            if flag in on:
+                self.flags[flag] = True
+            if flag in off:
+                self.flags[flag] = False
+        if self.target == "postgres":
+            if i != 0 or closer != ")" or off:
+                raise PatternError(
+                    "sets flags after the start, which PostgreSQL cannot run: "
+                    "move them to the front, as (?i) at the very start"
+                )
+            pg = "".join({"i": "i", "m": "w"}.get(f, "") for f in on)
+            self.out.append(f"(?{pg})" if pg else "")
+        else:
+            extra = "u" if "i" in on else ""  # Java folds case beyond ASCII only with u
+            self.out.append(f"(?{on}{extra}{'-' + off if off else ''}{closer}")
+        return i + flag_group.end()
 
 
-def _escape(pattern: str, i: int, in_class: bool, target: str) -> tuple[int, str]:
-    """The escape at pattern[i] ('\\'), translated; returns the next index too."""
+def _escape(pattern: str, i: int, in_class: bool, target: str) -> tuple[int, str, bool]:
+    """The escape at pattern[i] ('\\'), translated: the next index, the text, and whether
+    it is a class spelled out as characters (inside a class, a dash after it is no range).
+    """
     c = pattern[i + 1]
     if c == "Q":  # \Q...\E: every character literal
         end = pattern.find("\\E", i + 2)
         literal = pattern[i + 2 : end if end >= 0 else len(pattern)]
         nxt = end + 2 if end >= 0 else len(pattern)
-        return nxt, "".join(_char(ord(ch), target) for ch in literal)
+        return nxt, "".join(_char(ord(ch), target) for ch in literal), False
     if c in "pP":
         if target == "postgres":
             raise PatternError("uses Unicode classes (\\p{...}), which PostgreSQL cannot run")
-        end = pattern.find("}", i) + 1 if pattern[i + 2 : i + 3] == "{" else i + 3
-        return end, pattern[i:end]
+        return _property(pattern, i, in_class)
     if c == "x":
         if pattern[i + 2 : i + 3] == "{":
             end = pattern.find("}", i)
-            return end + 1, _char(int(pattern[i + 3 : end], 16), target)
-        return i + 4, _char(int(pattern[i + 2 : i + 4], 16), target)
+            return end + 1, _char(int(pattern[i + 3 : end], 16), target), False
+        return i + 4, _char(int(pattern[i + 2 : i + 4], 16), target), False
     if c in "01234567":
         digits = re.match(r"[0-7]{1,3}", pattern[i + 1 :])
         assert digits is not None
-        return i + 1 + len(digits.group()), _char(int(digits.group(), 8), target)
+        return i + 1 + len(digits.group()), _char(int(digits.group(), 8), target), False
     if c == "v":
-        return i + 2, _char(11, target)
+        return i + 2, _char(11, target), False
     if c in "bB" and not in_class:
-        return i + 2, _boundary(c == "B")
+        return i + 2, _boundary(c == "B"), False
     if c == "z" and target == "postgres":
-        return i + 2, "\\Z"
+        return i + 2, "\\Z", False
     lower = c.lower()
     if lower in _CLASSES and (target == "postgres" or lower == "s"):
         chars, members = _CLASSES[lower]
         if c == lower:
-            return i + 2, chars if in_class else f"[{chars}]"
+            return i + 2, chars if in_class else f"[{chars}]", in_class
         if in_class:
-            return i + 2, _complement(members, target)
-        return i + 2, f"[^{chars}]"
-    return i + 2, pattern[i : i + 2]
+            return i + 2, _complement(members, target), True
+        return i + 2, f"[^{chars}]", False
+    # A class left as it is (\d in Java) is no range's end either.
+    return i + 2, pattern[i : i + 2], in_class and lower in _CLASSES
+
+
+def _property(pattern: str, i: int, in_class: bool) -> tuple[int, str, bool]:
+    """RE2's \\pN, \\p{Name}, \\p{^Name}, \\PN in Java: scripts need `Is`, Any is a range."""
+    negated = pattern[i + 1] == "P"
+    if pattern[i + 2 : i + 3] == "{":
+        end = pattern.index("}", i)
+        name = pattern[i + 3 : end]
+        nxt = end + 1
+    else:
+        name, nxt = pattern[i + 2], i + 3
+    if name.startswith("^"):
+        negated, name = not negated, name[1:]
+    if name == "Any":
+        every = "\\x{0}-\\x{10ffff}"
+        if in_class and not negated:
+            return nxt, every, True
+        return nxt, f"[{'^' if negated else ''}{every}]", False
+    java = name if _GENERAL_CATEGORY.match(name) else f"Is{name}"
+    return nxt, f"\\{'P' if negated else 'p'}{{{java}}}", in_class
 
 
 __all__ = ["PatternError", "check_pattern", "compile_pattern", "search", "translate"]

@@ -20,7 +20,7 @@ from leadscore.spec.schema import (
     LogisticCalibration,
     ScoringModel,
 )
-from leadscore.timeutil import MIN_EXPONENT, SECONDS_PER_DAY, to_epoch
+from leadscore.timeutil import MAX_LOG_ODDS, MIN_EXPONENT, SECONDS_PER_DAY, to_epoch
 from leadscore.values import is_missing, normalize_text, parse_number, text_form
 
 
@@ -233,7 +233,8 @@ def probability(model: ScoringModel, score: float) -> float | None:
     if cal is None:
         return None
     if isinstance(cal, LogisticCalibration):
-        return 1.0 / (1.0 + math.exp(-(cal.slope * score + cal.intercept)))
+        log_odds = min(max(cal.slope * score + cal.intercept, -MAX_LOG_ODDS), MAX_LOG_ODDS)
+        return 1.0 / (1.0 + math.exp(-log_odds))
     points = cal.points
     if score <= points[0][0]:
         return float(points[0][1])

@@ -29,6 +29,9 @@ SECONDS_PER_DAY = 86400.0
 # Decay: an event over a thousand half-lives old counts 0 (2^-1000 is 1e-301), on every
 # engine alike; PostgreSQL raises on underflow instead of rounding to 0.
 MIN_EXPONENT = -1000.0
+# Calibration: log-odds are clipped to this (exp overflows beyond 709; the probability
+# is 0 or 1 to 15 digits long before).
+MAX_LOG_ODDS = 700.0
 
 # Epoch values at or above this size are milliseconds in practice (10^11 s is 5138 AD).
 MILLISECONDS_LIKE = 1e11

@@ -24,9 +24,10 @@ def _lower(col: ir.StringValue) -> ir.StringValue:
     return col.lower()
 
 
-def _java_lower(col: ir.StringValue) -> ir.StringValue:
-    """Spark lowers with full case mapping (İ to i + a dot, a final Σ to ς); mapping those
-    two first leaves the simple one-to-one mapping that values.lower_text defines."""
+def _simple_lower(col: ir.StringValue) -> ir.StringValue:
+    """Spark, and PostgreSQL with ICU collations, lower with full case mapping (İ to i and
+    a dot, a final Σ to ς); mapping those two first leaves the simple one-to-one mapping
+    that values.lower_text defines (and changes nothing where lower() is simple)."""
     return col.translate("İΣ", "iσ").lower()
 
 
@@ -42,9 +43,15 @@ class Dialect:
 PORTABLE = Dialect()
 
 # Backends that need something else than the portable form, by Ibis backend name.
+_JAVA = Dialect(regex=lambda p: patterns.translate(p, "java"), lower=_simple_lower)
 DIALECTS = {
-    "postgres": Dialect(sorts_structs=False, regex=lambda p: patterns.translate(p, "postgres")),
-    "pyspark": Dialect(regex=lambda p: patterns.translate(p, "java"), lower=_java_lower),
+    "postgres": Dialect(
+        sorts_structs=False,
+        regex=lambda p: patterns.translate(p, "postgres"),
+        lower=_simple_lower,
+    ),
+    "pyspark": _JAVA,
+    "databricks": _JAVA,  # Spark SQL: Java's regex
 }
 
 

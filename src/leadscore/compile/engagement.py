@@ -28,9 +28,12 @@ from leadscore.timeutil import MIN_EXPONENT, SECONDS_PER_DAY
 
 # Internal column names; the prefix keeps them apart from the user's property names.
 N_EVENTS, LAST_TS = "_ls_n_events", "_ls_last_ts"
-# Above these counts, rules are computed by hits rather than one by one.
+# Above these counts, rules are computed by hits rather than one by one (the tests set
+# them to 0 to send every case down both plans).
 PER_RULE_LIMITED = 16
 PER_RULE_UNLIMITED = 64
+# Above this many rules in the long form, the pivot to a column per rule is dense.
+FILTERED_PIVOT = 16
 
 
 def rule_column(i: int) -> str:
@@ -51,20 +54,12 @@ def event_totals(
     model: ScoringModel,
     ev: EventsRead,
     as_of: ir.FloatingValue,
-    *,
-    per_rule_limited: int | None = None,
-    per_rule_unlimited: int | None = None,
 ) -> ir.Table:
     """One row per lead that has events: each rule's points, latest event, event count.
 
-    Up to `per_rule_limited` limited rules and `per_rule_unlimited` others are computed
-    one by one (default: this module's constants, read at the call, so that the tests
-    can send every case down both plans); more than that, by hits.
+    Up to PER_RULE_LIMITED limited rules and PER_RULE_UNLIMITED others are computed one
+    by one; more than that, by hits.
     """
-    if per_rule_limited is None:
-        per_rule_limited = PER_RULE_LIMITED
-    if per_rule_unlimited is None:
-        per_rule_unlimited = PER_RULE_UNLIMITED
     rules = list(enumerate(model.engagement.rules))
     events = ev.table
     aggs: dict[str, ir.Value] = {
@@ -74,7 +69,7 @@ def event_totals(
     unlimited = [(i, r) for i, r in rules if not _is_limited(r)]
     limited = [(i, r) for i, r in rules if _is_limited(r)]
     long_parts: list[ir.Table] = []
-    if len(unlimited) > per_rule_unlimited:
+    if len(unlimited) > PER_RULE_UNLIMITED:
         long_parts.append(_by_hits(model, unlimited, ev, as_of))
     else:
         # Rules without limits are conditional sums in one pass over the events.
@@ -86,7 +81,7 @@ def event_totals(
                 as_of,
                 where=_matching(model, rule, ev, as_of),
             )
-    if len(limited) > per_rule_limited:
+    if len(limited) > PER_RULE_LIMITED:
         long_parts.append(_by_hits(model, limited, ev, as_of))
     else:
         long_parts += [_limited_rule_totals(model, i, r, ev, as_of) for i, r in limited]
@@ -94,7 +89,7 @@ def event_totals(
     pivoted = [i for i, r in rules if rule_column(i) not in aggs]
     if long_parts:
         stacked = ibis.union(*long_parts) if len(long_parts) > 1 else long_parts[0]
-        if len(pivoted) <= PER_RULE_LIMITED:
+        if len(pivoted) <= FILTERED_PIVOT:
             pivot = stacked.group_by("lead_id").aggregate(
                 **{rule_column(i): stacked.v.sum(where=stacked.k == i) for i in pivoted}
             )

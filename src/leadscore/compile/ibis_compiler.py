@@ -24,7 +24,7 @@ from leadscore.compile.readings import Readings, add_readings, condition_expr, r
 from leadscore.errors import UsageError
 from leadscore.spec.conditions import tests_of
 from leadscore.spec.schema import LogisticCalibration, ScoringModel
-from leadscore.timeutil import SECONDS_PER_DAY
+from leadscore.timeutil import MAX_LOG_ODDS, SECONDS_PER_DAY
 
 patch_default_dialects()
 
@@ -153,7 +153,9 @@ def _probability(model: ScoringModel, score: ir.NumericValue) -> ir.NumericValue
     if cal is None:
         return ibis.null("float64")
     if isinstance(cal, LogisticCalibration):
-        return 1.0 / (1.0 + (-(cal.slope * score + cal.intercept)).exp())
+        # Clipped log-odds: exp() overflows beyond 709 (PostgreSQL raises, Python too).
+        log_odds = (cal.slope * score + cal.intercept).clip(-MAX_LOG_ODDS, MAX_LOG_ODDS)
+        return 1.0 / (1.0 + (-log_odds).exp())
     pts = cal.points
     cases = [(score <= pts[0][0], ibis.literal(float(pts[0][1])))]
     for (s0, p0), (s1, p1) in itertools.pairwise(pts):

@@ -58,7 +58,9 @@ def add_readings(table: ir.Table, readings: Readings, missing: Sequence[str], di
         number = raw.strip().try_cast("float64")
         # The guard keeps the cast off text that is no number (PostgreSQL would raise).
         numbers[name] = ibis.ifelse(
-            text.notnull() & raw.re_search(NUMBER_PATTERN), number, ibis.null("float64")
+            text.notnull() & raw.re_search(dialect.regex(NUMBER_PATTERN)),
+            number,
+            ibis.null("float64"),
         )
     return table.mutate(**numbers) if numbers else table
 

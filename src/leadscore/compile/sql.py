@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ibis
+import sqlglot
 
 from leadscore.compile.dialects import dialect_for
 from leadscore.compile.ibis_compiler import compile_model
@@ -20,7 +21,6 @@ _DIALECTS = {
     "bigquery": "bigquery",
     "databricks": "databricks",
     "trino": "trino",
-    "mysql": "mysql",
 }
 
 
@@ -86,12 +86,16 @@ class _Steps:
     def sql(self, expr: ibis.Table) -> str:
         return str(ibis.to_sql(expr, dialect=self.dialect))
 
+    def _quoted(self, name: str) -> str:
+        """The name quoted as the dialect quotes it (and as Ibis writes the references)."""
+        sg_dialect = {"pyspark": "spark"}.get(self.dialect, self.dialect)
+        return sqlglot.exp.to_identifier(name, quoted=True).sql(dialect=sg_dialect)
+
     def query(self, final: str) -> str:
         if not self.ctes:
             return final
-        quote = "`" if self.dialect == "pyspark" else '"'
         # DuckDB and PostgreSQL would store a step that later steps read twice (the
         # events): reading the source again is cheaper.
         hint = "NOT MATERIALIZED " if self.dialect in ("duckdb", "postgres") else ""
-        ctes = ",\n".join(f"{quote}{name}{quote} AS {hint}(\n{sql}\n)" for name, sql in self.ctes)
+        ctes = ",\n".join(f"{self._quoted(name)} AS {hint}(\n{sql}\n)" for name, sql in self.ctes)
         return f"WITH {ctes}\n{final}"

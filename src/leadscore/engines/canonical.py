@@ -69,13 +69,23 @@ def text_form(col: ir.Value) -> ir.StringValue:
 EpochMicros = Callable[[ir.TimestampValue], ir.IntegerValue]
 
 
-def epoch_seconds(col: ir.Value, epoch_us: EpochMicros | None = None) -> ir.FloatingValue:
+Regex = Callable[[str], str]
+
+
+def _as_written(pattern: str) -> str:
+    return pattern
+
+
+def epoch_seconds(
+    col: ir.Value, epoch_us: EpochMicros | None = None, regex: Regex = _as_written
+) -> ir.FloatingValue:
     """Event time as epoch seconds; null where it is not a time (checked separately).
 
     `epoch_us` is an engine's native instant -> microseconds function: Ibis reads a
     zoned timestamp through a cast to local time, which costs ten times as much.
     Text follows leadscore.timeutil's grammar, computed from its digits with
-    arithmetic only, so that every engine reads every text time the same way.
+    arithmetic only, so that every engine reads every text time the same way;
+    `regex` writes its patterns in the engine's syntax (Dialect.regex).
     """
     kind = col.type()
     if kind.is_timestamp():
@@ -88,7 +98,7 @@ def epoch_seconds(col: ir.Value, epoch_us: EpochMicros | None = None) -> ir.Floa
         return col.cast(dt.Timestamp()).epoch_seconds().cast("float64")
     if kind.is_numeric():
         return _plausible_epoch(col.cast("float64"))
-    return text_epoch_seconds(text_form(col))
+    return text_epoch_seconds(text_form(col), regex)
 
 
 def _plausible_epoch(seconds: ir.FloatingValue) -> ir.FloatingValue:
@@ -96,11 +106,11 @@ def _plausible_epoch(seconds: ir.FloatingValue) -> ir.FloatingValue:
     return ibis.ifelse(seconds.abs() < timeutil.MILLISECONDS_LIKE, seconds, ibis.null("float64"))
 
 
-def text_epoch_seconds(text: ir.StringValue) -> ir.FloatingValue:
+def text_epoch_seconds(text: ir.StringValue, regex: Regex = _as_written) -> ir.FloatingValue:
     """timeutil.parse_text in Ibis: null where the text is not in an accepted form."""
     s = text.strip().upper()
-    is_epoch = s.re_search(timeutil.EPOCH_PATTERN)
-    is_iso = s.re_search(timeutil.ISO_PATTERN)
+    is_epoch = s.re_search(regex(timeutil.EPOCH_PATTERN))
+    is_iso = s.re_search(regex(timeutil.ISO_PATTERN))
     # Casts run on a stand-in where the text is not a time: PostgreSQL and Spark (ANSI)
     # raise on a bad cast instead of giving null.
     safe = ibis.ifelse(is_iso, s, "1970-01-01T00:00:00")
@@ -126,8 +136,8 @@ def text_epoch_seconds(text: ir.StringValue) -> ir.FloatingValue:
     rest = ibis.ifelse(has_time, safe.substr(16), "")
     clock = ibis.ifelse(has_time, number(11, 2) * 3600 + number(14, 2) * 60, 0)
     seconds = ibis.ifelse(rest.startswith(":"), rest.substr(1, 2), "0")
-    fraction = rest.re_extract(timeutil.FRACTION_PATTERN, 1).fill_null("")
-    zone = rest.re_extract(timeutil.ZONE_OFFSET_PATTERN, 1).fill_null("")
+    fraction = rest.re_extract(regex(timeutil.FRACTION_PATTERN), 1).fill_null("")
+    zone = rest.re_extract(regex(timeutil.ZONE_OFFSET_PATTERN), 1).fill_null("")
     minutes = ibis.ifelse(zone.length() > 3, zone.right(2), "0")
     hours = ibis.ifelse(zone.length() > 0, zone.substr(1, 2), "0")
     sign = ibis.ifelse(zone.startswith("-"), -1, 1)
@@ -172,12 +182,16 @@ def key_form(col: ir.Value, other: ir.Value) -> ir.Value:
 
 
 def canonical_events(
-    raw: ir.Table, properties: list[str], lead_ids: ir.Value, epoch_us: EpochMicros | None = None
+    raw: ir.Table,
+    properties: list[str],
+    lead_ids: ir.Value,
+    epoch_us: EpochMicros | None = None,
+    regex: Regex = _as_written,
 ) -> ir.Table:
     fields = {
         "lead_id": key_form(raw.lead_id, lead_ids),
         "event": text_form(raw.event),
-        "ts": epoch_seconds(raw.timestamp, epoch_us),
+        "ts": epoch_seconds(raw.timestamp, epoch_us, regex),
     }
     for prop in properties:
         if prop not in fields:
@@ -198,11 +212,13 @@ def first_missing_id(raw: ir.Table, id_column: str) -> ir.Table:
     return bad.select(row=bad[ROW]).order_by("row").limit(1)
 
 
-def first_bad_timestamp(raw: ir.Table, epoch_us: EpochMicros | None = None) -> ir.Table:
+def first_bad_timestamp(
+    raw: ir.Table, epoch_us: EpochMicros | None = None, regex: Regex = _as_written
+) -> ir.Table:
     """The first event whose timestamp is missing, not a time, or out of range."""
     if raw.timestamp.type().is_temporal():
         bad = raw.filter(raw.timestamp.isnull())  # typed: only nulls can be wrong
     else:
-        parsed = epoch_seconds(raw.timestamp, epoch_us)
+        parsed = epoch_seconds(raw.timestamp, epoch_us, regex)
         bad = raw.filter(parsed.isnull() | parsed.isnan())
     return bad.select(row=bad[ROW], value=text_form(bad.timestamp)).order_by("row").limit(1)

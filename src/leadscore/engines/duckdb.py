@@ -63,12 +63,12 @@ class DuckDBEngine(IbisEngine):
         try:
             raw.execute(f"CREATE TEMP TABLE {name}_data AS SELECT * FROM {reader}", [str(readable)])
         except duckdb.Error as exc:
-            raise diagnose(path, kind, first_line(exc)) from None
+            raise diagnose(readable, kind, first_line(exc), str(path)) from None
         described = raw.execute(f"DESCRIBE {name}_data").fetchall()
         columns = [row[0] for row in described]
         if not reader_agrees(readable, kind, columns):
             # The reader guessed the layout from rows that do not share it: say which.
-            problem = first_bad_record(readable, kind)
+            problem = first_bad_record(readable, kind, str(path))
             if problem is not None:
                 raise problem
             if kind == "csv" and looks_unsplit(columns):

@@ -21,6 +21,9 @@ from pathlib import Path
 
 from leadscore.errors import DataError, UsageError, shown
 
+# Python's csv refuses fields over 128 KiB; the files it diagnoses may have any.
+csv.field_size_limit(2**31 - 1)
+
 READABLE = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 UTF8 = "utf-8"
 _CHUNK = 16 << 20
@@ -70,12 +73,22 @@ class TextFiles:
         """A UTF-8 file with the content of `path` (itself when it already is)."""
         if self.encoding == UTF8:
             _check_utf8(path, kind)
-            return path
+            with path.open("rb") as fh:
+                bom = fh.read(3) == codecs.BOM_UTF8
+            if not (bom and kind == "jsonl"):
+                return path
+            # DuckDB's JSON reader refuses a byte-order mark (its CSV reader skips it).
+            encoding = "utf-8-sig"
+        else:
+            encoding = self.encoding
+        copy = self._copy_path(path)
+        _convert(path, kind, encoding, copy)
+        return copy
+
+    def _copy_path(self, path: Path) -> Path:
         if self._folder is None:
             self._folder = Path(tempfile.mkdtemp(prefix="leadscore-text-"))
-        copy = self._folder / f"{len(list(self._folder.iterdir()))}{path.suffix}"
-        _convert(path, kind, self.encoding, copy)
-        return copy
+        return self._folder / f"{len(list(self._folder.iterdir()))}{path.suffix}"
 
     def close(self) -> None:
         if self._folder is not None:
@@ -100,13 +113,14 @@ def _chunks(path: Path) -> Iterator[bytes]:
 def _check_utf8(path: Path, kind: str) -> None:
     """Streams the file through a strict decoder; names the row of the first bad byte."""
     decoder = codecs.getincrementaldecoder(UTF8)("strict")
-    offset = 0
+    offset = 0  # of the first byte the decoder holds: its buffer, then the chunk
     for chunk in _chunks(path):
+        held = decoder.getstate()[0] + chunk
         try:
             decoder.decode(chunk)
         except UnicodeDecodeError as exc:
-            _not_utf8(path, kind, offset + exc.start, chunk[exc.start : exc.start + 1])
-        offset += len(chunk)
+            _not_utf8(path, kind, offset + exc.start, held[exc.start : exc.start + 1])
+        offset += len(held) - len(decoder.getstate()[0])
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
@@ -116,22 +130,25 @@ def _check_utf8(path: Path, kind: str) -> None:
 def _not_utf8(path: Path, kind: str, offset: int, byte: bytes) -> None:
     row = _row_at(path, kind, offset)
     what = f"byte 0x{byte.hex().upper()}" if byte else "a cut-off character at the end"
+    where = " in the header" if row == 0 else ""
     raise DataError(
         str(path),
-        f"is not UTF-8 text ({what}); if it is Latin-1 or Windows text, add --encoding latin-1 "
-        f"(or cp1252), or convert it: iconv -f latin1 -t utf-8 {path.name} > utf8-{path.name}",
-        row=row,
+        f"is not UTF-8 text ({what}{where}); if it is Latin-1 or Windows text, add --encoding "
+        f"latin-1 (or cp1252), or convert it: iconv -f latin1 -t utf-8 {path.name} > "
+        f"utf8-{path.name}",
+        row=row or None,
     )
 
 
 def _row_at(path: Path, kind: str, offset: int) -> int | None:
-    """The data row holding byte `offset` (counting records, so quoted newlines count right)."""
+    """The data row holding byte `offset` (counting records, so quoted newlines count
+    right); 0 for a CSV header."""
     with path.open("rb") as fh:
         prefix = fh.read(offset).decode(UTF8, errors="replace")
     if kind == "jsonl":
         return prefix.count("\n") + 1
     records = sum(1 for _ in csv.reader(io.StringIO(prefix + "x"), _dialect(prefix)))
-    return max(records - 1, 1) if records else None
+    return records - 1 if records else None
 
 
 def _dialect(sample: str) -> type[csv.Dialect]:
@@ -163,18 +180,23 @@ def _convert(path: Path, kind: str, encoding: str, copy: Path) -> None:
         out.write(decoder.decode(b"", final=True))
 
 
-def diagnose(path: Path, kind: str, reader_message: str) -> DataError:
-    """The precise problem of a text file that the engine's reader refused."""
-    found = first_bad_record(path, kind)
+def diagnose(path: Path, kind: str, reader_message: str, name: str | None = None) -> DataError:
+    """The precise problem of a text file that the engine's reader refused.
+
+    `path` is the file read (a UTF-8 copy, with --encoding); `name` the user's file.
+    """
+    name = name or str(path)
+    found = first_bad_record(path, kind, name)
     if found is not None:
         return found
-    return DataError(str(path), f"cannot read as {kind}: {shown(reader_message, 200)[1:-1]}")
+    return DataError(name, f"cannot read as {kind}: {shown(reader_message, 200)[1:-1]}")
 
 
-def first_bad_record(path: Path, kind: str) -> DataError | None:
+def first_bad_record(path: Path, kind: str, name: str | None = None) -> DataError | None:
     """A CSV row with other fields than the header, or a JSON line that does not parse."""
-    name = str(path)
-    with path.open(encoding=UTF8, errors="replace", newline="") as fh:
+    name = name or str(path)
+    # utf-8-sig: a byte-order mark is no part of the first field or line.
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
         if kind == "jsonl":
             for row, line in enumerate(fh, start=1):
                 if not line.strip():
@@ -210,7 +232,7 @@ def reader_agrees(path: Path, kind: str, columns: list[str]) -> bool:
     """Whether the columns a reader found are the file's own: a CSV header, or the keys
     of the first JSON line. A reader that sniffs the layout can be led astray by rows
     of another shape (it then takes the second row as the header, or one column)."""
-    with path.open(encoding=UTF8, errors="replace", newline="") as fh:
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
         sample = fh.read(1 << 20)
     if kind == "jsonl":
         first = next((line for line in sample.splitlines() if line.strip()), "")

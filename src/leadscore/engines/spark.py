@@ -135,7 +135,7 @@ class SparkEngine(IbisEngine):
 
         text = str(source)
         suffix = Path(text).suffix.lower()
-        local: Path | None = None
+        local: Path | None = None  # the file Spark reads: a UTF-8 copy with --encoding
         if "://" in text:
             kind, uri = input_format(Path(text)), text
         elif suffix in READABLE or Path(text).exists():
@@ -157,7 +157,7 @@ class SparkEngine(IbisEngine):
             df.schema  # noqa: B018  (reading the schema surfaces a bad file here)
         except Exception as exc:
             if local is not None and kind != "parquet":
-                raise diagnose(local, kind, first_line(exc)) from None
+                raise diagnose(local, kind, first_line(exc), text) from None
             raise DataError(text, f"cannot read as {kind}: {first_line(exc)}") from None
         # Increasing in file order (partitions follow the file); row_number() turns
         # such an id into a row when an error message needs one.

@@ -114,7 +114,8 @@ def load_dataset(
         if id_column is None and "lead_id" in columns:
             id_column = "lead_id"
         if id_column is None:
-            id_column = _detected_id(name, table, [c for c in columns if c != target], notes)
+            others = [c for c in columns if c != target and c not in exclude]
+            id_column = _detected_id(name, table, others, notes)
         if events is not None and id_column is None:
             raise UsageError(
                 f"--events needs the leads' id column: {name} has no lead_id; name it with --id"
@@ -175,10 +176,10 @@ def _detected_id(name: str, table: pa.Table, columns: list[str], notes: list[str
     """The one column with a different value for every lead, when --id names none."""
     candidates = [c for c in columns if _unique_values(table[c])]
     if len(candidates) > 1:
-        shown = ", ".join(repr(c) for c in candidates[:5])
+        listed = ", ".join(repr(c) for c in candidates[:5])
         raise UsageError(
             f"{name} has no lead_id column, and {len(candidates)} columns have a different "
-            f"value for each lead ({shown}): name the id with --id (and leave the others out "
+            f"value for each lead ({listed}): name the id with --id (and leave the others out "
             "with --exclude)"
         )
     if candidates:

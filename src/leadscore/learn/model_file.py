@@ -163,7 +163,8 @@ def _header(learned: Learned, source: str) -> str:
         "ln(share of converters / share of non-converters). The full attribute analysis is in",
         "the .analysis.csv file beside this one.",
         "A value that no rule names (one never seen in learning) gets no points from its",
-        "attribute: 0, an average lead. Rare values seen in learning are listed in their rule.",
+        "attribute: 0, an average lead; rare values seen in learning are listed in their rule.",
+        "Only an attribute with over 50 rare values has an 'other values' rule for the rest.",
     ]
     if card.left_out:
         lines.append("Attributes without rules (in the analysis all the same):")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from leadscore.learn import Learned
 from leadscore.learn.analysis import analysis_rows
@@ -95,16 +96,19 @@ def print_summary(out: Console, learned: Learned) -> None:
         )
     out.print(trade)
     for name, why in card.left_out.items():
-        out.print(f"[dim]no rules for {name}: {why}[/dim]", highlight=False)
+        out.print(Text(f"no rules for {name}: {why}", style="dim"), highlight=False)
     reasons: dict[str, list[str]] = {}
     for column, why in data.skipped.items():
         reasons.setdefault(why, []).append(column)
     for why, columns in reasons.items():
-        out.print(f"[dim]not used ({why}): {', '.join(columns)}[/dim]", highlight=False)
+        out.print(Text(f"not used ({why}): {', '.join(columns)}", style="dim"), highlight=False)
     if any(a.iv > 0.5 for a in card.analysis):
         out.print(
-            "[yellow]note:[/yellow] an information value above 0.5 is suspicious: check that "
-            "those columns are known before the outcome, or leave them out with --exclude",
+            Text.assemble(
+                ("note:", "yellow"),
+                " an information value above 0.5 is suspicious: check that those columns "
+                "are known before the outcome, or leave them out with --exclude",
+            ),
             highlight=False,
         )
 

@@ -164,10 +164,10 @@ class _Expansion:
         return node
 
     def _fail(self, loc: tuple[str | int, ...], message: str) -> None:
-        shown = loc[:6]
+        where = loc[:6]
         # Aliased nodes carry their anchor's line: name the top-level field's instead.
-        line = _line_of(self.doc, shown[:1])
-        raise ModelError(self.source, [ModelIssue(shown, message, line)])
+        line = _line_of(self.doc, where[:1])
+        raise ModelError(self.source, [ModelIssue(where, message, line)])
 
 
 def _is_list_mapping(value: Any) -> bool:
