@@ -239,6 +239,9 @@ BAD_FILES = [
     ("blank.csv", b"\n\n  \n", ("blank.csv: the file is empty",)),
     ("ragged.csv", b"lead_id,employees,domain\na,1,x\nb,1,x,extra,more\n",
      ("ragged.csv row 2: has 5 fields where the header has 3",)),
+    # No other quotes: DuckDB's sniffer reads without a quote character and would keep it.
+    ("unclosed.csv", b'lead_id,employees,domain\na,1,x\nb,"1,x\nc,2,y\n',
+     ("unclosed.csv row 2: has 2 fields", "a quote opened in this row may not be closed")),
     ("rows.jsonl", b'{"lead_id": "a", "employees": 1, "domain": "x"}\n{"lead_id": b}\n',
      ("rows.jsonl row 2: not valid JSON",)),
     ("list.jsonl", b'{"lead_id": "a", "employees": 1, "domain": "x"}\n[1, 2]\n',

@@ -276,6 +276,7 @@ PATTERN_TEXTS = {
     r"{{name}}": ["hi {{name}}", "hi name"],
     r"a{2,}b{1}": ["aab", "ab"],
     r"(?m:a$)|b$": ["b\n", "a\nb", "b"],
+    r"(?m)^$": ["a\n", "a", "a\n\nb"],
     r"(?i)x(?-i)Y": ["XY", "xy"],
     r"[[.]a": ["[a", ".a", "ba"],
     r"[^]a]b": ["]b", "cb"],

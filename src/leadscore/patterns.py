@@ -149,6 +149,9 @@ class _Translation:
             elif c == "." and self.target == "postgres":
                 self.out.append("." if self.flags["s"] else "[^\n]")
                 i += 1
+            elif c == "^" and self.target == "java" and self.flags["m"]:
+                self.out.append("(?<![^\n])")  # Java's (?m)^ skips the end after a final \n
+                i += 1
             elif c == "$" and self.target == "java" and not self.flags["m"]:
                 self.out.append("\\z")  # Java's $ also matches before a final line end
                 i += 1

@@ -218,11 +218,15 @@ def first_bad_record(path: Path, kind: str, name: str | None = None) -> DataErro
             return DataError(name, "the file is empty")
         for row, fields in enumerate(reader, start=1):
             if fields and len(fields) != len(header):
+                # A quote that never closes takes the following lines into its field.
+                unclosed = "; a quote opened in this row may not be closed" * any(
+                    "\n" in f for f in fields
+                )
                 return DataError(
                     name,
                     f"has {len(fields)} fields where the header has {len(header)} "
                     f"({', '.join(shown(h, 30) for h in header[:6])}"
-                    f"{', ...' if len(header) > 6 else ''})",
+                    f"{', ...' if len(header) > 6 else ''}){unclosed}",
                     row=row,
                 )
     return None
@@ -234,6 +238,7 @@ def reader_agrees(path: Path, kind: str, columns: list[str]) -> bool:
     of another shape (it then takes the second row as the header, or one column)."""
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
         sample = fh.read(1 << 20)
+        whole = not fh.read(1)
     if kind == "jsonl":
         first = next((line for line in sample.splitlines() if line.strip()), "")
         try:
@@ -241,13 +246,19 @@ def reader_agrees(path: Path, kind: str, columns: list[str]) -> bool:
         except json.JSONDecodeError:
             return False
         return isinstance(keys, dict) and set(keys) <= set(columns)
-    header = next(csv.reader(io.StringIO(sample), _dialect(sample)), None)
-    if header is None or looks_unsplit(columns):
+    rows = list(csv.reader(io.StringIO(sample), _dialect(sample)))
+    if not rows or looks_unsplit(columns):
         return False
+    header = rows[0]
     # Readers rename empty and repeated names (column0, a_1): compare the others.
-    return len(header) == len(columns) and all(
+    same_header = len(header) == len(columns) and all(
         h == c for h, c in zip(header, columns, strict=True) if h and header.count(h) == 1
     )
+    # A sniffing reader that chose no quote character reads an unclosed quote as text;
+    # the rows of the sample (the last one may be cut) tell. Python parses them as the
+    # standard says, so a row of another width is a broken row either way.
+    complete = rows[1:] if whole else rows[1:-1]
+    return same_header and all(len(r) == len(header) for r in complete if r)
 
 
 def looks_unsplit(columns: list[str]) -> bool:
