@@ -108,7 +108,12 @@ USAGE = [
     (("score", "model.yaml", "leads.csv", "-o", "s.csv", "--engine", "oracle"),
      ("unknown engine 'oracle'",)),
     (("score", "model.yaml", "leads.csv", "-o", "s.csv", "--encoding", "latn1"),
-     ("--encoding 'latn1' is not an encoding",)),
+     ("--encoding 'latn1' is not a text encoding",)),
+    (("score", "model.yaml", "leads.csv", "-o", "s.csv", "--encoding", "base64"),
+     ("--encoding 'base64' is not a text encoding",)),
+    (("generate", "--leads", "100000000000", "-o", "out"), ("--leads", "at most 10,000,000")),
+    (("review", "model.yaml", "leads.csv", "--target", "x", "--reference-events", "leads.csv",
+      "-o", "r.html"), ("--reference-events goes with --reference",)),
     (("score", "model.yaml", "leads.csv", "-o", "s.csv", "--as-of", "someday"),
      ("--as-of 'someday' is not a time",)),
 ]  # fmt: skip
@@ -244,6 +249,14 @@ BAD_FILES = [
      ("unclosed.csv row 2: has 2 fields", "a quote opened in this row may not be closed")),
     ("rows.jsonl", b'{"lead_id": "a", "employees": 1, "domain": "x"}\n{"lead_id": b}\n',
      ("rows.jsonl row 2: not valid JSON",)),
+    ("cut.jsonl", b'{"lead_id": "a", "employees": 1, "domain": "x"}\n{"lead_id": "b", "x":\n',
+     ("cut.jsonl row 2: not valid JSON: Expecting value at column 22",)),
+    ("twice.csv", b"lead_id,employees,domain,domain\na,1,x,y\n",
+     ("twice.csv: the header names 'domain' more than once",)),
+    ("utf16.csv", "lead_id,employees,domain\na,1,x\n".encode("utf-16"),
+     ("utf16.csv: is UTF-16 text", "--encoding utf-16")),
+    ("sheet.csv", b"PK\x03\x04" + bytes(200), ("sheet.csv: is not a CSV text file", "Excel")),
+    ("table.csv", b"PAR1" + bytes(200), ("table.csv: is not a CSV text file", ".parquet")),
     ("list.jsonl", b'{"lead_id": "a", "employees": 1, "domain": "x"}\n[1, 2]\n',
      ("list.jsonl row 2: expected one JSON object per line",)),
 ]  # fmt: skip
@@ -252,7 +265,27 @@ BAD_FILES = [
 @pytest.mark.parametrize(("name", "content", "words"), BAD_FILES, ids=[b[0] for b in BAD_FILES])
 def test_bad_leads_files(files: Path, name: str, content: bytes, words: tuple) -> None:
     (files / name).write_bytes(content)
-    refused(files, "score", "model.yaml", name, "-o", "s.csv", words=words)
+    fast = BAD_FILES.index((name, content, words)) > 0
+    refused(files, "score", "model.yaml", name, "-o", "s.csv", words=words, fast=fast)
+
+
+def test_a_wrong_encoding_option_is_refused_cleanly(files: Path) -> None:
+    # No byte-order mark: Python's UTF-16 decoder stops with UnicodeError, not a decode error.
+    refused(files, "score", "model.yaml", "leads.csv", "-o", "s.csv", "--encoding", "utf-16",
+            words=("leads.csv: is not utf-16 text", "check --encoding"), fast=True)  # fmt: skip
+    (files / "u16.csv").write_bytes((files / "leads.csv").read_text().encode("utf-16"))
+    result = in_process("score", "model.yaml", "u16.csv", "-o", "s.csv", "-q", "--encoding",
+                        "utf-16", cwd=files)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_data_file_given_as_the_model(files: Path) -> None:
+    refused(files, "score", "leads.csv", "model.yaml", "-o", "s.csv",
+            words=("leads.csv: expected a mapping", "the model, a .yaml file, comes first"),
+            fast=True)  # fmt: skip
+    pq.write_table(pa.table({"lead_id": ["a"]}), files / "leads.parquet")
+    refused(files, "validate", "leads.parquet",
+            words=("leads.parquet: is not a model", "comes first"), fast=True)  # fmt: skip
 
 
 BAD_TIMES = [
@@ -350,3 +383,121 @@ def test_a_model_of_a_thousand_rules_scores_as_the_reference_does() -> None:
         assert rows[lead["lead_id"]]["score"] == pytest.approx(want.score, abs=1e-6)
         got = {r["rule"]: r["points"] for r in json.loads(rows[lead["lead_id"]]["reasons"])}
         assert got == pytest.approx({r.rule: r.points for r in want.reasons}, abs=1e-6)
+
+
+# -- a newcomer's probe: files that are not what they seem, folders that hold the user's ---
+
+PREDICTIVE = """\
+model: p
+fit:
+  rules:
+    - {{name: big, points: 10, if: {{employees: {{gte: 200}}}}}}
+predictive:
+  file: {file}
+  features:
+{features}
+  calibration: {{slope: 1.0, intercept: 0.0}}
+"""
+
+
+def test_a_predictive_file_that_is_not_the_models(files: Path) -> None:
+    import lightgbm as lgb
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    data = lgb.Dataset(x, label=(x[:, 0] > 0).astype(int), params={"verbose": -1})
+    lgb.train({"objective": "binary", "verbose": -1}, data, 5).save_model(files / "m.lgb.txt")
+    two = "    - {column: employees, type: numeric}\n    - {column: size, type: numeric}\n"
+    (files / "good.yaml").write_text(PREDICTIVE.format(file="m.lgb.txt", features=two))
+    assert in_process("validate", "good.yaml", cwd=files).returncode == 0
+    three = two + "    - {column: domain, type: categorical}\n"
+    (files / "other.yaml").write_text(PREDICTIVE.format(file="m.lgb.txt", features=three))
+    refused(files, "validate", "other.yaml", words=(
+        "other.yaml line 6: predictive.file", "trained on 2 features", "lists 3",
+        "belongs to another model"), fast=True)  # fmt: skip
+    refused(files, "score", "other.yaml", "leads.csv", "-o", "s.csv",
+            words=("belongs to another model",), fast=True)  # fmt: skip
+    (files / "junk.lgb.txt").write_text("garbage\n")
+    (files / "junk.yaml").write_text(PREDICTIVE.format(file="junk.lgb.txt", features=two))
+    refused(files, "score", "junk.yaml", "leads.csv", "-o", "s.csv",
+            words=("'junk.lgb.txt' is not a LightGBM model file",), fast=True)  # fmt: skip
+    # One byte less in a tree: LightGBM itself would abort the process.
+    text = (files / "m.lgb.txt").read_text()
+    (files / "cut.lgb.txt").write_text(text.replace("num_leaves=", "num_leave=", 1))
+    (files / "cut.yaml").write_text(PREDICTIVE.format(file="cut.lgb.txt", features=two))
+    refused(files, "score", "cut.yaml", "leads.csv", "-o", "s.csv",
+            words=("'cut.lgb.txt' is damaged",), fast=True)  # fmt: skip
+
+
+def test_demo_and_generate_keep_the_users_files(files: Path) -> None:
+    (files / "mine").mkdir()
+    (files / "mine" / "scores.csv").write_text("my,own\n1,2\n")
+    refused(files, "demo", "--no-serve", "--dir", "mine", "--leads", "50",
+            words=("--dir mine: holds scores.csv, which leadscore did not write",),
+            fast=True)  # fmt: skip
+    (files / "gen").mkdir()
+    (files / "gen" / "leads.parquet").write_bytes(b"mine")
+    refused(files, "generate", "--leads", "10", "-o", "gen",
+            words=("-o gen: holds leads.parquet, which leadscore did not write",),
+            fast=True)  # fmt: skip
+    # What leadscore wrote, it may write again.
+    for _ in range(2):
+        again = in_process("generate", "--leads", "10", "-o", "ours", "-q", cwd=files)
+        assert again.returncode == 0, again.stderr
+
+
+def test_a_terminated_run_leaves_no_temporary_file(files: Path) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "leadscore", "generate", "--leads", "2000000", "-o", "big"],
+        cwd=files, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not list((files / "big").glob(".*.tmp.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list((files / "big").glob(".*.tmp.parquet")), "the run never started writing"
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    assert not list((files / "big").iterdir()), "a temporary file was left behind"
+
+
+def test_learn_with_events_of_other_leads(files: Path) -> None:
+    write_csv(files / "past.csv", [{"lead_id": f"L{i}", "size": str(i % 7),
+                                   "converted": str(i % 2)} for i in range(80)])  # fmt: skip
+    refused(files, "learn", "past.csv", "--target", "converted", "--events", "events.csv",
+            "-o", "m.yaml", words=("events.csv: none of its 1 events belongs to a lead",
+                                   "look like 'a'"), fast=True)  # fmt: skip
+
+
+def test_warnings_for_models_and_times_that_are_likely_mistakes(files: Path) -> None:
+    model = MODEL.replace("max_per_day: 1\n", "max_per_day: 1\n      category: intnet\n")
+    model = model.replace("half_life_days: 10\n", "half_life_days: 10\n  categories:\n"
+                          "    intent: {max: 30}\n")  # fmt: skip
+    (files / "typo.yaml").write_text(model)
+    checked = in_process("validate", "typo.yaml", cwd=files)
+    assert checked.returncode == 0
+    assert "category 'intnet' has no cap" in checked.stderr and "'intent'?" in checked.stderr
+    early = in_process("score", "model.yaml", "leads.csv", "--events", "events.csv",
+                       "--as-of", "2020-01-01", "-o", "s.csv", "-q", cwd=files)  # fmt: skip
+    assert early.returncode == 0 and "every event is after the time scored as of" in early.stderr
+    assert "2020-01-01T00:00:00Z" in early.stderr
+
+
+def test_review_names_the_challenger_and_does_not_judge_unseen_events(files: Path) -> None:
+    write_csv(files / "past.csv", [{"lead_id": f"L{i}", "employees": str(i * 11),
+                                   "domain": "x.io", "converted": str(i % 3 == 0)}
+                                  for i in range(60)])  # fmt: skip
+    (files / "other.yaml").write_text(MODEL.replace("employees", "headcount"))
+    refused(files, "review", "model.yaml", "past.csv", "--target", "converted", "--compare",
+            "other.yaml", "-o", "r.html",
+            words=("reads column 'headcount'", "(in the --compare model other.yaml)"),
+            fast=True)  # fmt: skip
+    done = in_process("review", "model.yaml", "past.csv", "--target", "converted", "-o",
+                      "r.html", "--json", "r.json", "-q", cwd=files)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rules = json.loads((files / "r.json").read_text())["rules"]
+    assert rules["not_judged"] == ["pricing"] and "pricing" not in rules["to_revisit"]

@@ -12,7 +12,7 @@ import pyarrow as pa
 from leadscore import timeutil
 from leadscore.compile import account_scores, compile_model
 from leadscore.compile.dialects import dialect_for
-from leadscore.compile.engagement import N_EVENTS
+from leadscore.compile.engagement import LAST_TS, N_EVENTS
 from leadscore.compile.readings import add_readings, condition_expr, readings_for
 from leadscore.engines import DuckDBEngine
 from leadscore.engines.base import IbisEngine
@@ -26,8 +26,9 @@ from leadscore.engines.canonical import (
     first_missing_id,
     model_needs,
 )
-from leadscore.errors import DataError, UsageError, shown
+from leadscore.errors import DataError, UsageError, column_list, no_column, shown
 from leadscore.outputs import atomic_files
+from leadscore.spec.advice import model_warnings
 from leadscore.spec.conditions import Test, columns_of
 from leadscore.spec.schema import FitRule, ScoringModel
 
@@ -78,21 +79,24 @@ def prepare(
     id_column: str | None = None,
 ) -> Inputs:
     """Check raw inputs against the model and make them canonical."""
+    id_given = id_column is not None
     id_column = id_column or model.id
     needs = model_needs(model)
     columns = engine.columns(leads_raw)
     if id_column not in columns:
-        raise DataError(
+        raise no_column(
             leads_name,
-            f"no id column {id_column!r} (columns: {_list(columns)}); "
-            "name it with --id or the model's id field",
-            column=id_column,
+            "id column",
+            id_column,
+            columns,
+            "" if id_given else "; name it with --id or the model's id field",
         )
     for column, user in needs.lead_columns.items():
         if column not in columns:
             raise DataError(
                 leads_name,
-                f"{user} reads column {column!r}, which the file lacks (columns: {_list(columns)})",
+                f"{user} reads column {column!r}, which the file lacks "
+                f"(columns: {column_list(columns)})",
                 column=column,
             )
     check_ids(engine, leads_raw, leads_name, id_column)
@@ -106,7 +110,7 @@ def prepare(
                 raise DataError(
                     events_name,
                     f"no {column!r} column; events need lead_id, event and timestamp "
-                    f"(columns: {_list(ev_columns)})",
+                    f"(columns: {column_list(ev_columns)})",
                     column=column,
                 )
         for column, user in needs.event_columns.items():
@@ -114,7 +118,7 @@ def prepare(
                 raise DataError(
                     events_name,
                     f"{user} reads property {column!r}, which the file lacks "
-                    f"(columns: {_list(ev_columns)})",
+                    f"(columns: {column_list(ev_columns)})",
                     column=column,
                 )
         regex = dialect_for(engine.dialect).regex
@@ -149,7 +153,7 @@ def score_inputs(
     predictive_file: Path | None = None,
 ) -> tuple[ir.Table, ScoreRun]:
     """Score prepared inputs into a materialized table (one row per lead), with warnings."""
-    run = ScoreRun(warnings=list(engine.warnings))
+    run = ScoreRun(warnings=[*engine.warnings, *model_warnings(model)])
     query = compile_model(
         model,
         inputs.leads,
@@ -170,6 +174,12 @@ def score_inputs(
                 f"{run.events_ignored:,} events belong to leads that are not in the leads file; "
                 "they were ignored"
             )
+        counted = engine.scalar(totals[LAST_TS].notnull().sum())
+        if not counted and engine.scalar(totals[N_EVENTS].sum()):
+            run.warnings.append(
+                "every event is after the time scored as of "
+                f"({timeutil.format_epoch(as_of)}): none was counted; check --as-of"
+            )
     elif inputs.events is None and (model.engagement.rules or model.engagement.inactivity):
         run.warnings.append("no --events given: engagement and inactivity rules were not applied")
     scores = engine.materialize(
@@ -182,6 +192,8 @@ def score_inputs(
             )
         scores = _predictive(engine, model, inputs, scores, as_of, predictive_file, progress)
     run.leads = int(engine.scalar(scores.count()))
+    if not run.leads:
+        run.warnings.append("the leads file has no rows: nothing was scored")
     run.warnings += _catch_all_warnings(engine, model, inputs, run.leads)
     return scores, run
 
@@ -358,11 +370,6 @@ def _phase(progress: Progress | None, label: str) -> Callable[[float], None] | N
     if progress is None:
         return None
     return lambda done: progress(label, done)
-
-
-def _list(columns: list[str], limit: int = 12) -> str:
-    names = ", ".join(c if len(c) <= 40 else c[:37] + "..." for c in columns[:limit])
-    return names + (f", ... ({len(columns)} in all)" if len(columns) > limit else "")
 
 
 __all__ = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ except ImportError:  # an older Typer, on click itself
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     help="Score leads with a declarative model: fit, engagement, grades, MQLs and reasons.",
 )
@@ -43,6 +45,10 @@ EncodingOpt = Annotated[
     str,
     typer.Option("--encoding", help="Encoding of .csv and .jsonl inputs, e.g. latin-1 or cp1252."),
 ]
+
+
+# generate: 10 million leads are about 500 million events and tens of GB on disk.
+MAX_GENERATED_LEADS = 10_000_000
 
 
 def _version(value: bool) -> None:
@@ -67,10 +73,22 @@ def _root(
         raise UsageError(f"missing command ({commands}); try 'leadscore --help'")
 
 
+def _terminated(signum: int, frame: object) -> None:
+    # As Ctrl-C: the running query stops and temporary outputs are removed on the way out.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Entry point: user mistakes exit 2 with a one-line reason, never a stack trace."""
+    signal.signal(signal.SIGTERM, _terminated)
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode, Typer returns the exit code of typer.Exit and of Ctrl-C
+        # (130) instead of exiting: pass it on.
+        code = app(standalone_mode=False)
+        if code == 130:
+            err.print("interrupted")
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except ModelError as exc:
         for line in exc.lines():
             _error(line)
@@ -81,7 +99,7 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        err.print("aborted")
+        err.print("interrupted")
         sys.exit(130)
     except ClickException as exc:  # usage mistakes: an unknown command, a missing option
         _error(_one_line(exc.format_message()) + _help_hint(exc))
@@ -110,6 +128,10 @@ def _say(console: Console, label: str, style: str, message: str) -> None:
     console.print(Text.assemble((label, style), " ", message), highlight=False, soft_wrap=True)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _one_line(text: str) -> str:
     return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
@@ -133,23 +155,30 @@ def _progress(enabled: bool = True) -> Iterator[Callable[[str, float], None] | N
         TaskProgressColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=err, transient=False) as bar:
-        tasks: dict[str, int] = {}
+    bar = Progress(*columns, console=err, transient=False)
+    tasks: dict[str, int] = {}
 
-        def report(phase: str, percent: float) -> None:
-            if phase not in tasks:
-                for task in tasks.values():
-                    bar.update(task, completed=100)
-                tasks[phase] = bar.add_task(phase, total=100)
-            bar.update(tasks[phase], completed=percent)
+    def report(phase: str, percent: float) -> None:
+        if not tasks:
+            bar.start()  # at the first phase: a run that fails before shows no empty bar
+        if phase not in tasks:
+            for task in tasks.values():
+                bar.update(task, completed=100)
+            tasks[phase] = bar.add_task(phase, total=100)
+        bar.update(tasks[phase], completed=percent)
 
+    try:
         yield report
+    finally:
+        if tasks:
+            bar.stop()
 
 
 @app.command()
 def validate(model: ModelArg) -> None:
     """Check a model file; print a summary, or every problem with its line."""
     from leadscore.spec import load_model
+    from leadscore.spec.advice import model_warnings
 
     m = load_model(model)
     e = m.engagement
@@ -210,6 +239,8 @@ def validate(model: ModelArg) -> None:
         agg = f"top_k_mean (k={a.k})" if a.aggregate == "top_k_mean" else a.aggregate
         table.add_row("accounts", f"by {a.key}, {agg}")
     out.print(table)
+    for warning in model_warnings(m):
+        _say(err, "warning:", "yellow", warning)
 
 
 @app.command()
@@ -288,7 +319,7 @@ def score(
         _say(err, "warning:", "yellow", warning)
     elapsed = time.perf_counter() - started
     err.print(
-        f"scored {run.leads:,} leads as of {format_epoch(as_of_epoch)} -> {output} "
+        f"scored {_count(run.leads, 'lead')} as of {format_epoch(as_of_epoch)} -> {output} "
         f"in {elapsed:.1f}s",
         highlight=False,
     )
@@ -379,8 +410,8 @@ def learn(
 
     analysis, booster = output_paths(output)
     check_outputs(
-        [("-o", output, [".yaml", ".yml"]), ("", analysis, [])]
-        + ([("", booster, [])] if predictive else []),
+        [("-o", output, [".yaml", ".yml"]), (f"-o {output} writes", analysis, [])]
+        + ([(f"-o {output} --predictive writes", booster, [])] if predictive else []),
         inputs=[leads, events],
     )
     objective = (
@@ -567,13 +598,16 @@ def generate(
     """Write leads.parquet and events.parquet: synthetic B2B data with a known outcome."""
     from leadscore.generate import OUTPUT_FILES
     from leadscore.generate import generate as run
-    from leadscore.outputs import check_folder_output, check_outputs
+    from leadscore.outputs import check_folder_output, record_folder_output
     from leadscore.timeutil import parse_as_of
 
     end_epoch = parse_as_of(end, "--end")
-    check_folder_output("-o", output)
-    if output.is_dir():
-        check_outputs([("-o", output / name, []) for name in OUTPUT_FILES])
+    if n_leads > MAX_GENERATED_LEADS:
+        raise UsageError(
+            f"--leads {n_leads:,}: at most {MAX_GENERATED_LEADS:,} (about "
+            f"{MAX_GENERATED_LEADS * 50 // 1_000_000:,} million events)"
+        )
+    check_folder_output("-o", output, OUTPUT_FILES)
     with Progress(
         TextColumn("generating"),
         BarColumn(),
@@ -591,6 +625,7 @@ def generate(
             end=end_epoch,
             progress=lambda n: bar.advance(task, n),
         )
+    record_folder_output(output, OUTPUT_FILES)
     err.print(
         f"wrote {result.leads:,} leads ({result.converted / max(result.leads, 1):.1%} converted) "
         f"and {result.events:,} events to {output}",
@@ -611,14 +646,16 @@ def demo(
     """Generate a small data set, score it with the example model, show the top leads."""
     from leadscore.batch import prepare, score_to_file
     from leadscore.engines import DuckDBEngine
-    from leadscore.generate import DEFAULT_END, generate
-    from leadscore.outputs import check_folder_output
+    from leadscore.generate import DEFAULT_END, OUTPUT_FILES, generate
+    from leadscore.outputs import check_folder_output, record_folder_output
     from leadscore.spec import load_model
     from leadscore.timeutil import to_epoch
 
-    check_folder_output("--dir", folder)
+    written = [*OUTPUT_FILES, "b2b-saas.yaml", "scores.csv", "accounts.csv"]
+    check_folder_output("--dir", folder, written)
     # The model goes beside the data, so that the commands printed below work from anywhere.
     folder.mkdir(parents=True, exist_ok=True)
+    record_folder_output(folder, written)  # first: a run cut short leaves only ours
     model_file = folder / "b2b-saas.yaml"
     packaged = resources.files("leadscore") / "examples" / "b2b-saas.yaml"
     model_file.write_text(packaged.read_text(encoding="utf-8"), encoding="utf-8")

@@ -67,14 +67,38 @@ class DataError(LeadscoreError):
     def __init__(
         self, path: str, message: str, *, row: int | None = None, column: str | None = None
     ):
-        self.path, self.row, self.column = path, row, column
+        self.path, self.row, self.column, self.message = path, row, column, message
         where = str(path)
         if row is not None:
             where += f" row {row}"
         if column is not None:
-            where += f" column {column!r}"
+            where += f" column {shown(column)}"
         super().__init__(f"{where}: {message}")
 
 
 class UsageError(LeadscoreError):
     """A command used in a way that cannot work (bad option value, unknown engine)."""
+
+
+def column_list(columns: list[str], limit: int = 12) -> str:
+    """A file's columns as messages list them: the first `limit`, long names cut."""
+    names = ", ".join(c if len(c) <= 40 else c[:37] + "..." for c in columns[:limit])
+    return names + (f", ... ({len(columns)} in all)" if len(columns) > limit else "")
+
+
+def no_column(file: str, what: str, column: str, columns: list[str], hint: str = "") -> DataError:
+    """A column that the file lacks: its columns, and the one the user likely meant."""
+    import difflib
+
+    folded = [c for c in columns if c.casefold() == column.casefold()]
+    close = folded or difflib.get_close_matches(column, columns, n=1, cutoff=0.8)
+    meant = (
+        f"; did you mean {close[0]!r}? (names are case-sensitive)"
+        if folded
+        else (f"; did you mean {close[0]!r}?" if close else "")
+    )
+    return DataError(
+        file,
+        f"no {what} {shown(column)} (columns: {column_list(columns)}){meant}{hint}",
+        column=column,
+    )

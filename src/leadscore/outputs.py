@@ -36,6 +36,8 @@ def check_outputs(
             raise UsageError(f"{where}: expected a file ending in {wanted}, got {got}")
         if path.is_dir():
             raise UsageError(f"{where}: is a folder; give a file name inside it")
+        if path.parent.exists() and not path.parent.is_dir():
+            raise UsageError(f"{where}: {path.parent} is a file, not a folder")
         if not path.parent.is_dir():
             raise UsageError(f"{where}: folder {path.parent} does not exist")
         _check_writable(where, path)
@@ -50,8 +52,16 @@ def check_outputs(
         seen[key] = where
 
 
-def check_folder_output(option: str, folder: Path, inputs: Iterable[Path | None] = ()) -> None:
-    """A folder to write into: an existing folder, or one to create (with its parents)."""
+# The files leadscore wrote into a folder (demo, generate): it may write them again, but
+# a file of the same name that it did not write is the user's, and stays.
+MARKER = ".leadscore-files"
+
+
+def check_folder_output(
+    option: str, folder: Path, names: Sequence[str], inputs: Iterable[Path | None] = ()
+) -> None:
+    """A folder to write `names` into: an existing folder, or one to create (with its
+    parents), where no file of those names exists that leadscore did not write."""
     where = f"{option} {folder}"
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{where}: is a file; expected a folder to write into")
@@ -63,6 +73,28 @@ def check_folder_output(option: str, folder: Path, inputs: Iterable[Path | None]
     for source in inputs:
         if source is not None and same_file(folder, source):
             raise UsageError(f"{where}: is also an input ({source})")
+    if folder.is_dir():
+        ours = set(_written(folder))
+        theirs = [n for n in names if (folder / n).exists() and n not in ours]
+        if theirs:
+            raise UsageError(
+                f"{where}: holds {', '.join(theirs)}, which leadscore did not write; choose "
+                "another folder, or remove them"
+            )
+        check_outputs([(option, folder / name, []) for name in names])
+
+
+def _written(folder: Path) -> list[str]:
+    try:
+        return (folder / MARKER).read_text(encoding="utf-8").split("\n")
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+def record_folder_output(folder: Path, names: Sequence[str]) -> None:
+    """Note that leadscore wrote `names` into the folder (see `check_folder_output`)."""
+    known = sorted({*filter(None, _written(folder)), *names})
+    (folder / MARKER).write_text("\n".join(known) + "\n", encoding="utf-8")
 
 
 def _check_writable(where: str, path: Path) -> None:
@@ -128,6 +160,7 @@ __all__ = [
     "atomic_files",
     "check_folder_output",
     "check_outputs",
+    "record_folder_output",
     "same_file",
     "temporary_path",
 ]

@@ -66,7 +66,7 @@ class DuckDBEngine(IbisEngine):
             raise diagnose(readable, kind, first_line(exc), str(path)) from None
         described = raw.execute(f"DESCRIBE {name}_data").fetchall()
         columns = [row[0] for row in described]
-        if not reader_agrees(readable, kind, columns):
+        if not reader_agrees(readable, kind, columns, str(path)):
             # The reader guessed the layout from rows that do not share it: say which.
             problem = first_bad_record(readable, kind, str(path))
             if problem is not None:

@@ -54,11 +54,17 @@ def check_local_file(path: Path) -> str:
 def check_encoding(name: str) -> str:
     """The --encoding value as Python names it; UsageError for one Python does not know."""
     try:
-        return codecs.lookup(name).name
+        info = codecs.lookup(name)
     except LookupError:
+        info = None
+    # Python also registers codecs of bytes to bytes (base64, zlib) and of text to text
+    # (rot13): not encodings of a text file.
+    if info is None or not getattr(info, "_is_text_encoding", True):
         raise UsageError(
-            f"--encoding {name!r} is not an encoding; try utf-8, latin-1, cp1252 or utf-16"
-        ) from None
+            f"--encoding {shown(name, 40)} is not a text encoding; try utf-8, latin-1, "
+            "cp1252 or utf-16"
+        )
+    return info.name
 
 
 class TextFiles:
@@ -71,6 +77,7 @@ class TextFiles:
 
     def utf8(self, path: Path, kind: str) -> Path:
         """A UTF-8 file with the content of `path` (itself when it already is)."""
+        _check_not_binary(path, kind)
         if self.encoding == UTF8:
             _check_utf8(path, kind)
             with path.open("rb") as fh:
@@ -94,6 +101,26 @@ class TextFiles:
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
+
+
+# The first bytes of files that people save under a text name by mistake.
+_SIGNATURES = {
+    b"PK\x03\x04": "a ZIP archive (an Excel workbook?): save it as CSV UTF-8 from the sheet",
+    b"\xd0\xcf\x11\xe0": "an old Excel (.xls) or Office file: save it as CSV UTF-8",
+    b"PAR1": "a Parquet file: name it .parquet",
+    b"\x1f\x8b": "gzip-compressed: unzip it first (gunzip)",
+    b"%PDF": "a PDF document, not a table",
+}
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _check_not_binary(path: Path, kind: str) -> None:
+    """A file that is no text at all, or UTF-16 read as UTF-8, said as such."""
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    for signature, what in _SIGNATURES.items():
+        if head.startswith(signature):
+            raise DataError(str(path), f"is not a {kind.upper()} text file but {what}")
 
 
 def _has_text(path: Path) -> bool:
@@ -128,6 +155,13 @@ def _check_utf8(path: Path, kind: str) -> None:
 
 
 def _not_utf8(path: Path, kind: str, offset: int, byte: bytes) -> None:
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    if head.startswith(_UTF16_BOMS) and not head.startswith(codecs.BOM_UTF32_LE):
+        raise DataError(
+            str(path),
+            "is UTF-16 text (it starts with a UTF-16 byte-order mark); add --encoding utf-16",
+        )
     row = _row_at(path, kind, offset)
     what = f"byte 0x{byte.hex().upper()}" if byte else "a cut-off character at the end"
     where = " in the header" if row == 0 else ""
@@ -176,8 +210,17 @@ def _convert(path: Path, kind: str, encoding: str, copy: Path) -> None:
                     f"is not {encoding} text either (byte 0x{byte} at byte {offset + exc.start:,}"
                     "); check --encoding",
                 ) from None
+            except UnicodeError as exc:  # e.g. UTF-16 without its byte-order mark
+                raise DataError(
+                    str(path), f"is not {encoding} text ({exc}); check --encoding"
+                ) from None
             offset += len(chunk)
-        out.write(decoder.decode(b"", final=True))
+        try:
+            out.write(decoder.decode(b"", final=True))
+        except UnicodeError:
+            raise DataError(
+                str(path), f"is not {encoding} text (it ends inside a character); check --encoding"
+            ) from None
 
 
 def diagnose(path: Path, kind: str, reader_message: str, name: str | None = None) -> DataError:
@@ -202,7 +245,8 @@ def first_bad_record(path: Path, kind: str, name: str | None = None) -> DataErro
                 if not line.strip():
                     continue
                 try:
-                    value = json.loads(line)
+                    # Without its line end: an error at the end is then on this line.
+                    value = json.loads(line.rstrip("\r\n"))
                 except json.JSONDecodeError as exc:
                     return DataError(
                         name, f"not valid JSON: {exc.msg} at column {exc.colno}", row=row
@@ -232,7 +276,7 @@ def first_bad_record(path: Path, kind: str, name: str | None = None) -> DataErro
     return None
 
 
-def reader_agrees(path: Path, kind: str, columns: list[str]) -> bool:
+def reader_agrees(path: Path, kind: str, columns: list[str], name: str | None = None) -> bool:
     """Whether the columns a reader found are the file's own: a CSV header, or the keys
     of the first JSON line. A reader that sniffs the layout can be led astray by rows
     of another shape (it then takes the second row as the header, or one column)."""
@@ -250,6 +294,14 @@ def reader_agrees(path: Path, kind: str, columns: list[str]) -> bool:
     if not rows or looks_unsplit(columns):
         return False
     header = rows[0]
+    repeated = sorted({h for h in header if h and header.count(h) > 1})
+    if repeated and len(header) == len(columns):
+        # A reader would rename the second one (title_1) and rules would read the first.
+        raise DataError(
+            name or str(path),
+            f"the header names {', '.join(map(shown, repeated))} more than once; "
+            "give each column its own name",
+        )
     # Readers rename empty and repeated names (column0, a_1): compare the others.
     same_header = len(header) == len(columns) and all(
         h == c for h, c in zip(header, columns, strict=True) if h and header.count(h) == 1

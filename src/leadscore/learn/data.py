@@ -16,11 +16,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadscore.batch import _list as _list
 from leadscore.columns import read_numeric, read_outcome, read_text
 from leadscore.engines import DuckDBEngine
 from leadscore.engines.canonical import ROW, key_form
-from leadscore.errors import DataError, UsageError, shown
+from leadscore.errors import DataError, UsageError, no_column, shown
 from leadscore.values import NUMBER_PATTERN, STRIP_CHARS, normalize_text
 
 # Placeholders read as missing in every attribute; --missing adds more (sentinels like 999).
@@ -102,14 +101,12 @@ def load_dataset(
         columns = [c for c in table.column_names if c != ROW]
         name = str(leads)
         if target not in columns:
-            raise DataError(
-                name, f"no target column {target!r} (columns: {_list(columns)})", column=target
-            )
+            raise no_column(name, "target column", target, columns)
         for column in exclude:
             if column not in columns:
-                raise UsageError(f"--exclude {column!r}: {name} has no such column")
+                raise UsageError(f"--exclude {shown(column)}: {name} has no such column")
         if id_column is not None and id_column not in columns:
-            raise DataError(name, f"no id column {id_column!r} (columns: {_list(columns)})")
+            raise no_column(name, "id column", id_column, columns)
         notes: list[str] = []
         if id_column is None and "lead_id" in columns:
             id_column = "lead_id"
@@ -148,7 +145,7 @@ def load_dataset(
                 features.append(feature)
         if events is not None:
             assert id_column is not None
-            counts, as_of = _event_counts(engine, raw, events, id_column, as_of)
+            counts, as_of = _event_counts(engine, raw, events, id_column, as_of, notes)
             features += counts
         if not features:
             raise DataError(
@@ -287,8 +284,16 @@ def _spellings(raw: pa.ChunkedArray, normalized: pa.Array) -> dict[str, str]:
     return {k: v[1] for k, v in best.items()}
 
 
+_KEYS = ("_ls_key", "_ls_order", "lead_id", "lead_id_right")
+
+
 def _event_counts(
-    engine: DuckDBEngine, leads_raw, events_path: Path, id_column: str, as_of: float | None
+    engine: DuckDBEngine,
+    leads_raw,
+    events_path: Path,
+    id_column: str,
+    as_of: float | None,
+    notes: list[str],
 ) -> tuple[list[Feature], float]:
     """Events per lead and event type, up to as_of (default: the latest event)."""
     from leadscore.batch import prepare
@@ -316,12 +321,26 @@ def _event_counts(
     )
     joined = key.left_join(wide, key._ls_key == wide.lead_id).order_by("_ls_order")
     table = engine.to_arrow(joined)
+    counted = [c for c in table.column_names if c not in _KEYS]
+    matched = sum(int(pc.sum(table[c]).as_py() or 0) for c in counted)
+    total = int(engine.scalar(kept.count()))
+    if total and not matched:
+        sample = engine.to_arrow(ev.select("lead_id").distinct().limit(3))["lead_id"].to_pylist()
+        raise DataError(
+            str(events_path),
+            f"none of its {total:,} events belongs to a lead of the leads file (its lead_id "
+            f"values look like {', '.join(shown(str(v), 40) for v in sample)}; the leads' "
+            f"{id_column!r} must hold the same ids)",
+        )
+    if matched < total:
+        notes.append(
+            f"{total - matched:,} of {total:,} events belong to leads that are not in the "
+            "leads file; they were ignored"
+        )
     features = []
     # Sorted: the pivot's column order varies between runs, and the same data must
     # always give the same model.
-    for column in sorted(table.column_names):
-        if column in ("_ls_key", "_ls_order", "lead_id", "lead_id_right"):
-            continue
+    for column in sorted(counted):
         values = pc.fill_null(table[column], 0).to_numpy(zero_copy_only=False).astype(float)
         if np.count_nonzero(values) >= 10:
             features.append(Feature(f"{column} events", "count", values, event=column))

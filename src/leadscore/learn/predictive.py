@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
+from leadscore.errors import DataError, shown
 from leadscore.learn.data import Feature
 from leadscore.learn.thresholds import FOLDS
 from leadscore.logistic import Logistic, fit_logistic
@@ -98,13 +99,34 @@ class Prediction:
     factors: list[str]  # JSON per lead: [{"feature", "value", "contribution"}], largest first
 
 
+class _QuietLogger:
+    """LightGBM prints its errors (`[LightGBM] [Fatal] ...`) before raising them; the
+    exception says the same, and the user sees it once, as leadscore's message."""
+
+    def info(self, message: str) -> None:
+        pass
+
+    def warning(self, message: str) -> None:
+        pass
+
+
+def _load(model_file: Path) -> lgb.Booster:
+    lgb.register_logger(_QuietLogger())
+    try:
+        return lgb.Booster(model_file=str(model_file))
+    except lgb.basic.LightGBMError as exc:
+        raise DataError(
+            str(model_file), f"cannot read the LightGBM model ({shown(str(exc), 120)[1:-1]})"
+        ) from None
+
+
 def predict(
     model_file: Path,
     features: list[Feature],
     calibration: Logistic,
     top: int = 3,
 ) -> Prediction:
-    booster = lgb.Booster(model_file=str(model_file))
+    booster = _load(model_file)
     categories = dict(
         zip(
             [f.name for f in features if f.kind == "categorical"],

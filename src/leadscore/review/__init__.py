@@ -60,6 +60,8 @@ def review(
     from leadscore.review.rules import rule_health
 
     say = step or (lambda _: None)
+    if req.reference_events is not None and req.reference is None:
+        raise UsageError("--reference-events goes with --reference FILE (the earlier leads)")
     if req.absent_not_converted and req.outcomes is None:
         raise UsageError(f"{ABSENT_OPTION} goes with --outcomes FILE (the file of converters)")
     champion = load_model(req.model)
@@ -133,7 +135,7 @@ def review(
         "performance": performance(y, scores),
     }
     say("checking the rules")
-    out["rules"] = rule_health(y, scores)
+    out["rules"] = rule_health(y, scores, events_given=req.events is not None)
     out["drift"] = None
     if reference is not None:
         say("measuring drift")

@@ -19,11 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse
 
-from leadscore.batch import Inputs, _list, check_ids, prepare, score_inputs
+from leadscore.batch import Inputs, check_ids, prepare, score_inputs
 from leadscore.columns import read_outcome
 from leadscore.engines import DuckDBEngine
 from leadscore.engines.canonical import ROW, text_form
-from leadscore.errors import DataError
+from leadscore.errors import DataError, no_column
 from leadscore.spec.load import predictive_path
 from leadscore.spec.schema import ScoringModel
 
@@ -139,18 +139,30 @@ def prepare_population(
     """
     raw = engine.open(leads)
     raw_events = engine.open(events) if events is not None else None
-    inputs = [
-        prepare(
-            engine,
-            model,
-            raw,
-            raw_events,
-            leads_name=str(leads),
-            events_name=str(events) if events is not None else None,
-            id_column=id_column,
-        )
-        for _, model in models
-    ]
+    inputs = []
+    for k, (path, model) in enumerate(models):
+        try:
+            inputs.append(
+                prepare(
+                    engine,
+                    model,
+                    raw,
+                    raw_events,
+                    leads_name=str(leads),
+                    events_name=str(events) if events is not None else None,
+                    id_column=id_column,
+                )
+            )
+        except DataError as exc:
+            if k == 0:
+                raise
+            # The challenger reads the same files: say that the rule is the challenger's.
+            raise DataError(
+                exc.path,
+                f"{exc.message} (in the --compare model {path})",
+                row=exc.row,
+                column=exc.column,
+            ) from None
     if as_of is None:
         as_of = latest_event(engine, inputs[0])
     table = inputs[0].leads
@@ -242,14 +254,10 @@ def _outcomes(
     name = str(outcomes.file or leads)
     columns = engine.columns(raw)
     if outcomes.target not in columns:
-        raise DataError(
-            name,
-            f"no target column {outcomes.target!r} (columns: {_list(columns)})",
-            column=outcomes.target,
-        )
+        raise no_column(name, "target column", outcomes.target, columns)
     if outcomes.file is not None:
         if key not in columns:
-            raise DataError(name, f"no id column {key!r} (columns: {_list(columns)})", column=key)
+            raise no_column(name, "id column", key, columns)
         check_ids(engine, raw, name, key)
         ids = raw.select(_ls_oid=text_form(raw[key]))
         lead_ids = leads_raw.select(_ls_id=text_form(leads_raw[key]))

@@ -44,7 +44,9 @@ def rule_kinds(scores: ModelScores) -> list[dict]:
     return out
 
 
-def rule_health(y: np.ndarray, scores: ModelScores) -> dict:
+def rule_health(y: np.ndarray, scores: ModelScores, events_given: bool = True) -> dict:
+    """Each rule's firing, lift and suggested points, and the rules to revisit. Without
+    events, engagement and inactivity rules cannot fire: they are not judged."""
     rules = rule_kinds(scores)
     contrib = scores.contributions.tocsc()
     fired = (contrib != 0).astype(np.int64).tocsc()  # int8 would overflow in the sums
@@ -70,9 +72,11 @@ def rule_health(y: np.ndarray, scores: ModelScores) -> dict:
             [rules[k]["rule"] for k in together.get(j, [])],
             n / y.size,
         )
+        judged = events_given or rule["kind"] == "fit"
         rows.append(
             {
                 **rule,
+                "judged": judged,
                 "fired": n,
                 "share": n / y.size,
                 "converted": int(hits[j]),
@@ -82,7 +86,7 @@ def rule_health(y: np.ndarray, scores: ModelScores) -> dict:
                 "lift": lift,
                 "mean_points": mean_points,
                 "suggested_points": suggested[j],
-                "flags": flags,
+                "flags": flags if judged else [],
             }
         )
     return {
@@ -90,6 +94,7 @@ def rule_health(y: np.ndarray, scores: ModelScores) -> dict:
         "confidence": 0.95,
         "rules": rows,
         "to_revisit": [r["rule"] for r in rows if r["flags"]],
+        "not_judged": [r["rule"] for r in rows if not r["judged"]],
     }
 
 

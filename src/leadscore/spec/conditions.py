@@ -154,7 +154,11 @@ def _resolve_list(arg: Any, lists: Mapping[str, list[Any]], loc: tuple[str | int
     if isinstance(arg, str):
         if arg not in lists:
             known = ", ".join(sorted(lists)) or "none defined"
-            raise ConditionError(loc, f"unknown list {arg!r} (lists: {known})")
+            raise ConditionError(
+                loc,
+                f"unknown list {arg!r} (lists: {known}); for the value itself, write "
+                f"[{arg}] or use equals",
+            )
         return list(lists[arg])
     if not isinstance(arg, list) or not arg or not all(_is_scalar(v) and _finite(v) for v in arg):
         raise ConditionError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,19 +30,81 @@ def load_model(path: str | Path) -> ScoringModel:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ModelError(str(path), [ModelIssue((), "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError(str(path), [ModelIssue((), f"cannot read the file: {exc}")]) from None
-    model = parse_model(text, str(path))
-    if model.predictive is not None and not (path.parent / model.predictive.file).is_file():
-        doc = _read_yaml(text, str(path))
-        line = _line_of(doc, ("predictive", "file"))
-        issue = ModelIssue(
-            ("predictive", "file"),
-            f"{model.predictive.file!r} not found beside the model (in {path.parent})",
-            line,
+    except UnicodeDecodeError:
+        problem = (
+            f"is not a model: a model is YAML text, and this file is not text{_data_hint(path)}"
         )
-        raise ModelError(str(path), [issue])
+        raise ModelError(str(path), [ModelIssue((), problem)]) from None
+    except OSError as exc:
+        raise ModelError(str(path), [ModelIssue((), f"cannot read the file: {exc}")]) from None
+    try:
+        model = parse_model(text, str(path))
+    except ModelError as exc:
+        top = [i for i in exc.issues if i.message == NOT_A_MAPPING]
+        if top and _data_hint(path):
+            raise ModelError(
+                str(path), [ModelIssue((), NOT_A_MAPPING + _data_hint(path))]
+            ) from None
+        raise
+    if model.predictive is not None:
+        problem = _predictive_file_problem(path.parent / model.predictive.file, model)
+        if problem is not None:
+            doc = _read_yaml(text, str(path))
+            line = _line_of(doc, ("predictive", "file"))
+            raise ModelError(str(path), [ModelIssue(("predictive", "file"), problem, line)])
     return model
+
+
+def _predictive_file_problem(file: Path, model: ScoringModel) -> str | None:
+    """What is wrong with the LightGBM file a model names, read from its text (the
+    header and the categories line) without loading LightGBM: a model whose file is
+    another model's would otherwise fail, or mislead, only when scoring."""
+    spec = model.predictive
+    assert spec is not None
+    name = shown(spec.file)
+    if not file.is_file():
+        return f"{name} not found beside the model (in {file.parent})"
+    try:
+        content = file.read_bytes()
+        lines = content.decode("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        content, lines = b"", []
+    fields = dict(line.split("=", 1) for line in lines[:40] if "=" in line)
+    if not lines or lines[0] != "tree" or not fields.get("max_feature_idx", "").isdigit():
+        return f"{name} is not a LightGBM model file (learn --predictive writes one)"
+    # LightGBM parses the trees by the byte sizes its header records, and a file edited
+    # or cut short can crash it (an abort, not an error): the sizes must add up.
+    start, end = content.find(b"\nTree=0\n") + 1, content.find(b"\nend of trees\n") + 1
+    try:
+        sizes = sum(int(x) for x in fields["tree_sizes"].split())
+    except (KeyError, ValueError):
+        sizes = -1
+    if start <= 0 or end <= 0 or sizes != end - start:
+        return f"{name} is damaged: its trees do not have the sizes its header records"
+    trained = int(fields["max_feature_idx"]) + 1
+    categorical = sum(f.type == "categorical" for f in spec.features)
+    categories = next((x for x in reversed(lines) if x.startswith("pandas_categorical:")), "")
+    try:
+        trained_categorical = len(json.loads(categories.split(":", 1)[1]) or [])
+    except (IndexError, json.JSONDecodeError, TypeError):
+        trained_categorical = 0
+    if trained != len(spec.features) or trained_categorical != categorical:
+        return (
+            f"{name} was trained on {trained} features ({trained_categorical} of text), but "
+            f"predictive.features lists {len(spec.features)} ({categorical} of text): the "
+            "file belongs to another model"
+        )
+    return None
+
+
+def _data_hint(path: Path) -> str:
+    """For a data file given where the model goes: the order of the arguments."""
+    if path.suffix.lower() in {".csv", ".parquet", ".jsonl", ".ndjson"}:
+        return f" ({path.suffix} is a data file; the model, a .yaml file, comes first)"
+    return ""
+
+
+NOT_A_MAPPING = "expected a mapping of model fields at the top"
 
 
 def predictive_path(model_path: str | Path, model: ScoringModel) -> Path | None:
@@ -84,7 +147,7 @@ def parse_model(text: str, source: str = "<model>") -> ScoringModel:
             pass
     doc = _read_yaml(text, source)
     if not isinstance(doc, Mapping):
-        raise ModelError(source, [ModelIssue((), "expected a mapping of model fields at the top")])
+        raise ModelError(source, [ModelIssue((), NOT_A_MAPPING)])
     data = _Expansion(source, doc).plain(doc, ())
     lists = data.get("lists")
     context = {"lists": lists if _is_list_mapping(lists) else {}}
@@ -206,7 +269,7 @@ def _message(errs: list[dict[str, Any]]) -> str:
     types = [e["type"] for e in errs]
     if all(t in _TYPE_WORDS for t in types):
         wanted = list(dict.fromkeys(_TYPE_WORDS[t] for t in types))
-        return f"expected {' or '.join(wanted)}, got {shown(errs[0]['input'])}"
+        return f"expected {' or '.join(wanted)}, got {_yaml_shown(errs[0]['input'])}"
     err = next(e for e in errs if e["type"] not in _TYPE_WORDS)
     kind, ctx = err["type"], err.get("ctx") or {}
     if kind == "missing":
@@ -223,9 +286,18 @@ def _message(errs: list[dict[str, Any]]) -> str:
         return f"expected a finite number, got {shown(err['input'])}"
     if kind == "literal_error":
         return f"expected {ctx.get('expected')}, got {shown(err['input'])}"
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return "must not be empty"
     if kind in {"too_short", "too_long", "string_too_short"}:
         return err["msg"].replace("Value", "the value").replace("List", "the list")
     return f"{err['msg']}, got {shown(err['input'])}"
+
+
+def _yaml_shown(value: Any) -> str:
+    """A value as the YAML said it (true, null), not as Python prints it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else shown(value)
 
 
 def _data_path(loc: tuple[Any, ...], doc: Any) -> tuple[str | int, ...]:

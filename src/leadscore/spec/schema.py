@@ -328,6 +328,11 @@ class ScoringModel(_Node):
         mql = self.thresholds.mql
         if mql is not None and mql.min_grade is not None:
             allowed = self.grade_names
+            if not self.fit.grades:
+                raise SpecIssue(
+                    ("thresholds", "mql", "min_grade"),
+                    f"{mql.min_grade!r} needs grades, and the model has none (fit.grades)",
+                )
             if mql.min_grade not in allowed:
                 raise SpecIssue(
                     ("thresholds", "mql", "min_grade"),
