@@ -14,11 +14,12 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from leadscore.batch import score_tables
+from leadscore.features import Feature
 from leadscore.generate import generate
 from leadscore.learn import Objective, learn
 from leadscore.learn.analysis import analyse
 from leadscore.learn.binning import Bin, Binned
-from leadscore.learn.data import Feature, load_dataset
+from leadscore.learn.data import load_dataset
 from leadscore.learn.thresholds import capacity_threshold, recall_threshold, trade_off
 from leadscore.spec import load_model
 from leadscore.spec.load import predictive_path

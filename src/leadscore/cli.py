@@ -272,9 +272,10 @@ def score(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Score leads (and their events) with a model; write one row per lead."""
-    from leadscore.batch import prepare, score_to_file
+    from leadscore.batch import score_to_file
     from leadscore.engines import get_engine
     from leadscore.engines.base import WRITABLE
+    from leadscore.inputs import prepare
     from leadscore.outputs import check_outputs
     from leadscore.spec import load_model
     from leadscore.spec.load import predictive_path
@@ -644,9 +645,10 @@ def demo(
     n_leads: Annotated[int, typer.Option("--leads", min=10, help="How many leads.")] = 5_000,
 ) -> None:
     """Generate a small data set, score it with the example model, show the top leads."""
-    from leadscore.batch import prepare, score_to_file
+    from leadscore.batch import score_to_file
     from leadscore.engines import DuckDBEngine
     from leadscore.generate import DEFAULT_END, OUTPUT_FILES, generate
+    from leadscore.inputs import prepare
     from leadscore.outputs import check_folder_output, record_folder_output
     from leadscore.spec import load_model
     from leadscore.timeutil import to_epoch

@@ -6,7 +6,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 
 @dataclass(frozen=True)
@@ -20,6 +19,9 @@ class Logistic:
 
 def fit_logistic(x: np.ndarray, y: np.ndarray) -> Logistic:
     """probability = 1 / (1 + exp(-(slope * x + intercept))), by maximum likelihood."""
+    # Here, not at the top: scoring applies the curve and must not load scikit-learn.
+    from sklearn.linear_model import LogisticRegression
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         lr = LogisticRegression(C=1e6, max_iter=1000).fit(x.reshape(-1, 1), y)

@@ -13,10 +13,10 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from leadscore.booster import predict
 from leadscore.columns import read_numeric, read_text
 from leadscore.engines.base import IbisEngine
-from leadscore.learn.data import Feature
-from leadscore.learn.predictive import predict
+from leadscore.features import Feature
 from leadscore.logistic import Logistic
 from leadscore.spec.schema import ScoringModel
 

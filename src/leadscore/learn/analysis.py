@@ -12,10 +12,12 @@ bin's two counts get 0.5 added in the shares (the Haldane-Anscombe correction).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from leadscore.learn.binning import Binned
+if TYPE_CHECKING:  # binning uses analyse; the type alone goes the other way
+    from leadscore.learn.binning import Binned
 
 SMOOTHING = 0.5
 

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from optbinning import OptimalBinning
 
-from leadscore.learn.data import Feature
+from leadscore.features import Feature
+from leadscore.learn.analysis import analyse
 
 OTHER = "\x00other"
 # optbinning's "auto" finds the trend of each number: ascending, descending, a peak or a valley.
@@ -171,8 +172,6 @@ def _numeric_bins(feature: Feature, splits: list[float], present: np.ndarray) ->
 
 
 def _iv(binned: Binned, y: np.ndarray) -> float:
-    from leadscore.learn.analysis import analyse
-
     return analyse(binned, y).iv
 
 

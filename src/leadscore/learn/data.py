@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -20,6 +19,8 @@ from leadscore.columns import read_numeric, read_outcome, read_text
 from leadscore.engines import DuckDBEngine
 from leadscore.engines.canonical import ROW, key_form
 from leadscore.errors import DataError, UsageError, no_column, shown
+from leadscore.features import Feature
+from leadscore.inputs import prepare
 from leadscore.values import NUMBER_PATTERN, STRIP_CHARS, normalize_text
 
 # Placeholders read as missing in every attribute; --missing adds more (sentinels like 999).
@@ -40,21 +41,6 @@ _PERIODS = {
 _PERIOD_PATTERNS = {kind: f"^({pattern})$" for kind, pattern in _PERIODS.items()}
 # Text with more distinct values than this share of the leads is an id or free text.
 _ID_LIKE_SHARE = 0.5
-
-
-@dataclass
-class Feature:
-    """One attribute as learned from: numbers (NaN = missing) or normalized text (None)."""
-
-    name: str
-    kind: Literal["numeric", "categorical", "count"]
-    values: np.ndarray
-    # Normalized text -> the spelling most leads use, to write readable conditions.
-    spelling: dict[str, str] = field(default_factory=dict)
-    event: str | None = None  # for counts: the event type counted
-
-    def take(self, rows: np.ndarray) -> Feature:
-        return Feature(self.name, self.kind, self.values[rows], self.spelling, self.event)
 
 
 @dataclass
@@ -296,7 +282,6 @@ def _event_counts(
     notes: list[str],
 ) -> tuple[list[Feature], float]:
     """Events per lead and event type, up to as_of (default: the latest event)."""
-    from leadscore.batch import prepare
     from leadscore.spec.schema import ScoringModel
 
     shell = ScoringModel(model="learn", id=id_column)

@@ -8,18 +8,16 @@ per-lead factors are LightGBM's own TreeSHAP contributions (`pred_contrib`).
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
-import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from leadscore.errors import DataError, shown
-from leadscore.learn.data import Feature
+from leadscore.booster import frame
+from leadscore.features import Feature
 from leadscore.learn.thresholds import FOLDS
 from leadscore.logistic import Logistic, fit_logistic
 
@@ -44,17 +42,6 @@ class Trained:
     features: list[Feature]
     calibration: Logistic
     rounds: int
-
-
-def frame(features: list[Feature], categories: dict[str, list[str]]) -> pd.DataFrame:
-    """The model's input: numbers as floats, text as categories known at training."""
-    columns = {}
-    for i, f in enumerate(features):
-        if f.kind == "categorical":
-            columns[f"f{i}"] = pd.Categorical(f.values, categories=categories[f.name])
-        else:
-            columns[f"f{i}"] = f.values.astype(float)
-    return pd.DataFrame(columns)
 
 
 def train(features: list[Feature], y: np.ndarray, seed: int = 0) -> Trained:
@@ -91,69 +78,3 @@ def train(features: list[Feature], y: np.ndarray, seed: int = 0) -> Trained:
 def save(trained: Trained, path: Path) -> None:
     """LightGBM's text format; it keeps the categories of each text feature."""
     trained.booster.save_model(str(path))
-
-
-@dataclass(frozen=True)
-class Prediction:
-    probability: np.ndarray
-    factors: list[str]  # JSON per lead: [{"feature", "value", "contribution"}], largest first
-
-
-class _QuietLogger:
-    """LightGBM prints its errors (`[LightGBM] [Fatal] ...`) before raising them; the
-    exception says the same, and the user sees it once, as leadscore's message."""
-
-    def info(self, message: str) -> None:
-        pass
-
-    def warning(self, message: str) -> None:
-        pass
-
-
-def _load(model_file: Path) -> lgb.Booster:
-    lgb.register_logger(_QuietLogger())
-    try:
-        return lgb.Booster(model_file=str(model_file))
-    except lgb.basic.LightGBMError as exc:
-        raise DataError(
-            str(model_file), f"cannot read the LightGBM model ({shown(str(exc), 120)[1:-1]})"
-        ) from None
-
-
-def predict(
-    model_file: Path,
-    features: list[Feature],
-    calibration: Logistic,
-    top: int = 3,
-) -> Prediction:
-    booster = _load(model_file)
-    categories = dict(
-        zip(
-            [f.name for f in features if f.kind == "categorical"],
-            booster.pandas_categorical or [],
-            strict=False,
-        )
-    )
-    data = frame(features, categories)
-    raw = booster.predict(data, raw_score=True)
-    contrib = booster.predict(data, pred_contrib=True)[:, :-1]  # the last column is the bias
-    order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :top]
-    factors = []
-    for row in range(len(data)):
-        items = []
-        for j in order[row]:
-            value = contrib[row, j]
-            if value == 0:
-                continue
-            shown = features[j].values[row]
-            if isinstance(shown, float) and np.isnan(shown):
-                shown = None
-            items.append(
-                {
-                    "feature": features[j].name,
-                    "value": shown if not isinstance(shown, np.generic) else shown.item(),
-                    "contribution": round(float(value), 6),
-                }
-            )
-        factors.append(json.dumps(items))
-    return Prediction(calibration(raw), factors)

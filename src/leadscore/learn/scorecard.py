@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from leadscore.features import Feature
 from leadscore.learn.analysis import AttributeStats, analyse, woe_column
 from leadscore.learn.binning import Bin, Binned, assign, bin_feature
-from leadscore.learn.data import Feature
 
 PDO = 20  # points that double the odds
 MIN_IV = 0.02  # below this an attribute is "not useful" and gets no rules

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
+from leadscore.features import Feature
 from leadscore.learn.binning import fit_sample
-from leadscore.learn.data import Feature
 from leadscore.volumes import capacity_threshold as capacity_threshold  # learn's objectives
 
 FOLDS = 5

@@ -19,11 +19,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse
 
-from leadscore.batch import Inputs, check_ids, prepare, score_inputs
+from leadscore.batch import score_inputs
 from leadscore.columns import read_outcome
 from leadscore.engines import DuckDBEngine
 from leadscore.engines.canonical import ROW, text_form
 from leadscore.errors import DataError, no_column
+from leadscore.inputs import Inputs, check_ids, prepare
 from leadscore.spec.load import predictive_path
 from leadscore.spec.schema import ScoringModel
 
