@@ -14,8 +14,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from leadscore.spec import ScoringModel
-from leadscore.spec.load import parse_model
+from leadscore.model import ScoringModel
+from leadscore.model.load import parse_model
 
 AS_OF = "2024-03-10T00:00:00Z"
 T = datetime(2024, 3, 10, tzinfo=UTC).timestamp()

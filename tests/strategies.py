@@ -7,7 +7,7 @@ from typing import Any
 import pyarrow as pa
 from hypothesis import strategies as st
 
-from leadscore.spec import ScoringModel
+from leadscore.model import ScoringModel
 
 AS_OF = 1_700_006_400.0  # 2023-11-15T00:00:00Z: a UTC midnight, so day edges are near
 DAY = 86400.0

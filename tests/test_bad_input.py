@@ -210,7 +210,7 @@ def test_conditions_nested_too_deep(files: Path) -> None:
 def test_patterns_run_in_linear_time_in_the_one_lead_scorer() -> None:
     """Python's re takes minutes on this; RE2 (DuckDB's engine, and ours) does not."""
     from leadscore import reference
-    from leadscore.spec.load import parse_model
+    from leadscore.model.load import parse_model
 
     model = parse_model(
         "model: m\nfit:\n  rules:\n    - {name: r, if: {title: {matches: '^(a+)+$'}}, points: 1}\n"
@@ -353,7 +353,7 @@ def test_a_model_of_a_thousand_rules_scores_as_the_reference_does() -> None:
     """It hit RecursionError in compile; its time is measured in benchmarks/many_rules.py."""
     from leadscore import reference
     from leadscore.batch import score_tables
-    from leadscore.spec.load import parse_model
+    from leadscore.model.load import parse_model
 
     fit = "\n".join(
         f"    - {{name: f{i}, if: {{size: {{between: [{i}, {i + 40}]}}}}, points: {i % 7 - 3}}}"

@@ -21,8 +21,8 @@ from leadscore.learn.analysis import analyse
 from leadscore.learn.binning import Bin, Binned
 from leadscore.learn.data import load_dataset
 from leadscore.learn.thresholds import capacity_threshold, recall_threshold, trade_off
-from leadscore.spec import load_model
-from leadscore.spec.load import predictive_path
+from leadscore.model import load_model
+from leadscore.model.load import predictive_path
 from tests.test_cli import run, write_csv
 
 
@@ -122,7 +122,7 @@ def test_columns_that_cannot_be_features_are_left_out_with_a_reason(tmp_path: Pa
 
 
 def _columns(cond) -> set[str]:
-    from leadscore.spec.conditions import columns_of
+    from leadscore.model.conditions import columns_of
 
     return columns_of(cond)
 

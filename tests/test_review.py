@@ -553,9 +553,9 @@ def test_rule_health_flags_a_rule_that_fires_for_nearly_every_lead(tmp_path: Pat
 
 def test_mql_candidates_stay_within_their_share_of_leads(tmp_path: Path):
     """With ties at the boundary, the "top 5%" row once passed 10.5% of the leads."""
+    from leadscore.model.load import parse_model
     from leadscore.review.data import ModelScores
     from leadscore.review.performance import mql_thresholds
-    from leadscore.spec.load import parse_model
 
     score = np.repeat([100.0, 50.0, 10.0, 0.0], [30, 75, 300, 595])  # 1,000 leads, many ties
     model = parse_model("model: m\nthresholds:\n  mql: {score: 50}\n")

@@ -128,3 +128,21 @@ def test_scoring_a_predictive_model_loads_no_training_library(tmp_path: Path) ->
     probability = (tmp_path / "s.csv").read_text().splitlines()[1].split(",")
     assert probability  # the predictive part ran: the scores file has its rows
     assert "factors" in (tmp_path / "s.csv").read_text().splitlines()[0]
+
+
+def test_domain_errors_name_fields_and_the_command_line_shows_flags(tmp_path: Path) -> None:
+    import pytest
+
+    from leadscore.cli import flags
+    from leadscore.errors import UsageError, named
+    from leadscore.review import ReviewFiles, review
+
+    files = ReviewFiles(
+        model=tmp_path / "m.yaml", leads=tmp_path / "l.csv", target="y",
+        reference_events=tmp_path / "e.csv",
+    )  # fmt: skip
+    with pytest.raises(UsageError) as caught:
+        review(files)
+    assert named(str(caught.value)) == "reference_events goes with reference (the earlier leads)"
+    assert flags(str(caught.value)).startswith("--reference-events goes with --reference ")
+    assert flags(named("x")) == "x" and "\x1f" not in flags(str(caught.value))

@@ -19,12 +19,12 @@ from leadscore.engines.base import IbisEngine
 from leadscore.engines.canonical import (
     ROW,
 )
-from leadscore.errors import UsageError
+from leadscore.errors import UsageError, given
 from leadscore.inputs import Inputs, prepare
+from leadscore.model.advice import model_warnings
+from leadscore.model.conditions import Test, columns_of
+from leadscore.model.schema import FitRule, ScoringModel
 from leadscore.outputs import atomic_files
-from leadscore.spec.advice import model_warnings
-from leadscore.spec.conditions import Test, columns_of
-from leadscore.spec.schema import FitRule, ScoringModel
 
 Progress = Callable[[str, float], None]
 
@@ -76,14 +76,16 @@ def score_inputs(
                 f"({timeutil.format_epoch(as_of)}): none was counted; check --as-of"
             )
     elif inputs.events is None and (model.engagement.rules or model.engagement.inactivity):
-        run.warnings.append("no --events given: engagement and inactivity rules were not applied")
+        run.warnings.append(
+            f"no {given('events')} given: engagement and inactivity rules were not applied"
+        )
     scores = engine.materialize(
         query.scores(totals, engine.checkpoint), _phase(progress, "scoring leads")
     )
     if model.predictive is not None:
         if inputs.events is None and any(f.event for f in model.predictive.features):
             run.warnings.append(
-                "no --events given: the predictive model's event counts were taken as 0"
+                f"no {given('events')} given: the predictive model's event counts were taken as 0"
             )
         scores = _predictive(engine, model, inputs, scores, as_of, predictive_file, progress)
     run.leads = int(engine.scalar(scores.count()))
@@ -195,7 +197,7 @@ def score_tables(
     """Score in-memory tables on an engine (DuckDB by default).
 
     Rows come in no particular order; accounts are included when the model has them.
-    A model with a predictive component needs its file (`spec.load.predictive_path`).
+    A model with a predictive component needs its file (`model.load.predictive_path`).
     """
     from leadscore.timeutil import to_epoch
 

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from leadscore.errors import LeadscoreError, ModelError, UsageError
+from leadscore.errors import LeadscoreError, ModelError, UsageError, named
 
 # Typer >= 0.20 ships its own copy of click (typer._click) instead of depending on it.
 try:
@@ -124,8 +124,18 @@ def _error(message: str) -> None:
 
 
 def _say(console: Console, label: str, style: str, message: str) -> None:
-    """`label message` with the label styled, the message as it is."""
-    console.print(Text.assemble((label, style), " ", message), highlight=False, soft_wrap=True)
+    """`label message` with the label styled, the message as it is (inputs as flags)."""
+    text = Text.assemble((label, style), " ", flags(message))
+    console.print(text, highlight=False, soft_wrap=True)
+
+
+# Domain messages name the inputs by field (leadscore.errors.given); here they are flags.
+_FLAGS = {"id_column": "--id"}
+
+
+def flags(message: str) -> str:
+    """A domain message in the command line's words: `id_column` is `--id`, and so on."""
+    return named(message, lambda name: _FLAGS.get(name, "--" + name.replace("_", "-")))
 
 
 def _count(n: int, noun: str) -> str:
@@ -177,8 +187,8 @@ def _progress(enabled: bool = True) -> Iterator[Callable[[str, float], None] | N
 @app.command()
 def validate(model: ModelArg) -> None:
     """Check a model file; print a summary, or every problem with its line."""
-    from leadscore.spec import load_model
-    from leadscore.spec.advice import model_warnings
+    from leadscore.model import load_model
+    from leadscore.model.advice import model_warnings
 
     m = load_model(model)
     e = m.engagement
@@ -276,9 +286,9 @@ def score(
     from leadscore.engines import get_engine
     from leadscore.engines.base import WRITABLE
     from leadscore.inputs import prepare
+    from leadscore.model import load_model
+    from leadscore.model.load import predictive_path
     from leadscore.outputs import check_outputs
-    from leadscore.spec import load_model
-    from leadscore.spec.load import predictive_path
     from leadscore.timeutil import format_epoch, parse_as_of
 
     m = load_model(model)
@@ -339,7 +349,7 @@ def compile_(
 ) -> None:
     """Print the SQL the engine runs for a model (input views: leads, events)."""
     from leadscore.compile.sql import model_sql, sql_dialect
-    from leadscore.spec import load_model
+    from leadscore.model import load_model
     from leadscore.timeutil import parse_as_of
 
     m = load_model(model)
@@ -510,7 +520,7 @@ def review(
 ) -> None:
     """Measure a model on real outcomes; compare it with a challenger; write an HTML report."""
     from leadscore.outputs import check_outputs
-    from leadscore.review import Request
+    from leadscore.review import ReviewFiles
     from leadscore.review import review as run_review
     from leadscore.review.report import write_review
     from leadscore.timeutil import parse_as_of
@@ -521,7 +531,7 @@ def review(
     )
     as_of_epoch = parse_as_of(as_of) if as_of is not None else None
     started = time.perf_counter()
-    request = Request(
+    request = ReviewFiles(
         model=model,
         leads=leads,
         target=target,
@@ -538,6 +548,10 @@ def review(
     )
     with _progress(not quiet) as progress:
         result = run_review(request, progress=progress)
+    result["warnings"] = [flags(w) for w in result["warnings"]]
+    if result["comparison"] is not None:
+        challenger = result["comparison"]["challenger"]
+        challenger["warnings"] = [flags(w) for w in challenger["warnings"]]
     with err.status("writing the report"):
         write_review(result, output, metrics)
     for warning in result["warnings"]:
@@ -649,8 +663,8 @@ def demo(
     from leadscore.engines import DuckDBEngine
     from leadscore.generate import DEFAULT_END, OUTPUT_FILES, generate
     from leadscore.inputs import prepare
+    from leadscore.model import load_model
     from leadscore.outputs import check_folder_output, record_folder_output
-    from leadscore.spec import load_model
     from leadscore.timeutil import to_epoch
 
     written = [*OUTPUT_FILES, "b2b-saas.yaml", "scores.csv", "accounts.csv"]

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadscore.errors import DataError, UsageError, shown
+from leadscore.errors import DataError, UsageError, given, shown
 from leadscore.values import NUMBER_PATTERN, STRIP_CHARS, normalize_text, parse_number
 
 BINARY_TARGETS = ({"0", "1"}, {"false", "true"}, {"no", "yes"})
@@ -52,7 +52,9 @@ def read_outcome(
                 column=target,
             )
         if positive is not None and normalize_text(positive) != only:
-            raise UsageError(f"--positive {positive!r} is not a value of {target!r} ({only!r})")
+            raise UsageError(
+                f"{given('positive')} {positive!r} is not a value of {target!r} ({only!r})"
+            )
         y = pc.fill_null(pc.equal(text, only), False).to_numpy(zero_copy_only=False)
         y = y.astype(np.int8)
         y[empty.to_numpy(zero_copy_only=False)] = -1
@@ -70,7 +72,7 @@ def read_outcome(
         positive = normalize_text(positive)
         if positive not in values:
             raise UsageError(
-                f"--positive {positive!r} is not a value of {target!r} "
+                f"{given('positive')} {positive!r} is not a value of {target!r} "
                 f"({shown(values[0], 40)}, {shown(values[1], 40)})"
             )
     else:

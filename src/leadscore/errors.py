@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -102,3 +103,19 @@ def no_column(file: str, what: str, column: str, columns: list[str], hint: str =
         f"no {what} {shown(column)} (columns: {column_list(columns)}){meant}{hint}",
         column=column,
     )
+
+
+# Domain code names the inputs a caller gave by their field (`events`, `id_column`);
+# each front end shows them in its own words: the command line as flags (`--events`),
+# the service as its JSON fields. The marker is a control character, never in a value.
+_FIELD = re.compile("\x1f([a-z_]+)\x1f")
+
+
+def given(name: str) -> str:
+    """An input named in a message by its field; `named` shows it in a front end's words."""
+    return f"\x1f{name}\x1f"
+
+
+def named(message: str, word: Callable[[str], str] = str) -> str:
+    """`message` with each field it names in a front end's `word` (default: the field)."""
+    return _FIELD.sub(lambda m: word(m.group(1)), message)

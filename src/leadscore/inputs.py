@@ -22,8 +22,8 @@ from leadscore.engines.canonical import (
     first_missing_id,
     model_needs,
 )
-from leadscore.errors import DataError, column_list, no_column, shown
-from leadscore.spec.schema import ScoringModel
+from leadscore.errors import DataError, column_list, given, no_column, shown
+from leadscore.model.schema import ScoringModel
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def prepare(
             "id column",
             id_column,
             columns,
-            "" if id_given else "; name it with --id or the model's id field",
+            "" if id_given else f"; name it with {given('id_column')} or the model's id field",
         )
     for column, user in needs.lead_columns.items():
         if column not in columns:

@@ -18,7 +18,7 @@ from leadscore.columns import read_numeric, read_text
 from leadscore.engines.base import IbisEngine
 from leadscore.features import Feature
 from leadscore.logistic import Logistic
-from leadscore.spec.schema import ScoringModel
+from leadscore.model.schema import ScoringModel
 
 FACTORS = "factors"
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from leadscore import patterns
-from leadscore.spec.conditions import AllOf, AnyOf, Condition, Test
-from leadscore.spec.schema import (
+from leadscore.model.conditions import AllOf, AnyOf, Condition, Test
+from leadscore.model.schema import (
     EventRule,
     LogisticCalibration,
     ScoringModel,

@@ -23,7 +23,7 @@ import math
 import re
 from datetime import UTC, date, datetime
 
-from leadscore.errors import shown
+from leadscore.errors import given, shown
 
 SECONDS_PER_DAY = 86400.0
 # Decay: an event over a thousand half-lives old counts 0 (2^-1000 is 1e-301), on every
@@ -146,7 +146,7 @@ def to_epoch(value: object) -> float:
     raise TimeError(f"{shown(value)} is not a time; expected {FORMS}")
 
 
-def parse_as_of(text: str | None, option: str = "--as-of") -> float:
+def parse_as_of(text: str | None, option: str = given("as_of")) -> float:
     """A time option as above, default now; a bad value is a UsageError naming the option."""
     from leadscore.errors import UsageError
 

@@ -23,7 +23,7 @@ import ibis.expr.types as ir
 
 from leadscore.compile.dialects import Dialect
 from leadscore.compile.readings import Readings, condition_expr
-from leadscore.spec.schema import EventRule, ScoringModel
+from leadscore.model.schema import EventRule, ScoringModel
 from leadscore.timeutil import MIN_EXPONENT, SECONDS_PER_DAY
 
 # Internal column names; the prefix keeps them apart from the user's property names.

@@ -22,8 +22,8 @@ from leadscore.compile.engagement import LAST_TS, EventsRead, event_totals, rule
 from leadscore.compile.literals import patch_default_dialects
 from leadscore.compile.readings import Readings, add_readings, condition_expr, readings_for
 from leadscore.errors import UsageError
-from leadscore.spec.conditions import tests_of
-from leadscore.spec.schema import LogisticCalibration, ScoringModel
+from leadscore.model.conditions import tests_of
+from leadscore.model.schema import LogisticCalibration, ScoringModel
 from leadscore.timeutil import MAX_LOG_ODDS, SECONDS_PER_DAY
 
 patch_default_dialects()

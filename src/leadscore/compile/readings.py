@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
-from leadscore.spec.conditions import NUMERIC_OPS, AllOf, AnyOf, Condition, Test, tests_of
+from leadscore.model.conditions import NUMERIC_OPS, AllOf, AnyOf, Condition, Test, tests_of
 from leadscore.values import NUMBER_PATTERN
 
 _NUMBER_OPS = {*NUMERIC_OPS, "between"}

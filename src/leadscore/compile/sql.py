@@ -9,7 +9,7 @@ from leadscore.compile.dialects import dialect_for
 from leadscore.compile.ibis_compiler import compile_model
 from leadscore.engines.canonical import model_needs
 from leadscore.errors import UsageError
-from leadscore.spec.schema import ScoringModel
+from leadscore.model.schema import ScoringModel
 
 # --engine names and URL schemes -> sqlglot dialects that Ibis compiles to.
 _DIALECTS = {

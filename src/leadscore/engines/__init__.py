@@ -5,7 +5,7 @@ from __future__ import annotations
 from leadscore.engines.base import IbisEngine
 from leadscore.engines.duckdb import DuckDBEngine
 from leadscore.engines.files import UTF8, check_encoding
-from leadscore.errors import UsageError
+from leadscore.errors import UsageError, given
 
 __all__ = ["DuckDBEngine", "IbisEngine", "get_engine"]
 
@@ -16,7 +16,7 @@ def get_engine(
     """The engine that --engine names; text files are read in `encoding`."""
     check_encoding(encoding)
     if spark_master is not None and name != "spark":
-        raise UsageError("--spark-master goes with --engine spark")
+        raise UsageError(f"{given('spark_master')} goes with {given('engine')} spark")
     if name in (None, "duckdb"):
         return DuckDBEngine(encoding)
     if name == "spark":

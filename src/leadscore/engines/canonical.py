@@ -16,8 +16,8 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from leadscore import timeutil
-from leadscore.spec.conditions import columns_of
-from leadscore.spec.schema import ScoringModel
+from leadscore.model.conditions import columns_of
+from leadscore.model.schema import ScoringModel
 
 ROW = "_ls_row"
 EVENT_REQUIRED = ("lead_id", "event", "timestamp")

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from leadscore.errors import DataError, UsageError, shown
+from leadscore.errors import DataError, UsageError, given, shown
 
 # Python's csv refuses fields over 128 KiB; the files it diagnoses may have any.
 csv.field_size_limit(2**31 - 1)
@@ -61,7 +61,7 @@ def check_encoding(name: str) -> str:
     # (rot13): not encodings of a text file.
     if info is None or not getattr(info, "_is_text_encoding", True):
         raise UsageError(
-            f"--encoding {shown(name, 40)} is not a text encoding; try utf-8, latin-1, "
+            f"{given('encoding')} {shown(name, 40)} is not a text encoding; try utf-8, latin-1, "
             "cp1252 or utf-16"
         )
     return info.name
@@ -160,16 +160,17 @@ def _not_utf8(path: Path, kind: str, offset: int, byte: bytes) -> None:
     if head.startswith(_UTF16_BOMS) and not head.startswith(codecs.BOM_UTF32_LE):
         raise DataError(
             str(path),
-            "is UTF-16 text (it starts with a UTF-16 byte-order mark); add --encoding utf-16",
+            "is UTF-16 text (it starts with a UTF-16 byte-order mark); add "
+            f"{given('encoding')} utf-16",
         )
     row = _row_at(path, kind, offset)
     what = f"byte 0x{byte.hex().upper()}" if byte else "a cut-off character at the end"
     where = " in the header" if row == 0 else ""
     raise DataError(
         str(path),
-        f"is not UTF-8 text ({what}{where}); if it is Latin-1 or Windows text, add --encoding "
-        f"latin-1 (or cp1252), or convert it: iconv -f latin1 -t utf-8 {path.name} > "
-        f"utf8-{path.name}",
+        f"is not UTF-8 text ({what}{where}); if it is Latin-1 or Windows text, add "
+        f"{given('encoding')} latin-1 (or cp1252), or convert it: iconv -f latin1 -t utf-8 "
+        f"{path.name} > utf8-{path.name}",
         row=row or None,
     )
 
@@ -208,18 +209,19 @@ def _convert(path: Path, kind: str, encoding: str, copy: Path) -> None:
                 raise DataError(
                     str(path),
                     f"is not {encoding} text either (byte 0x{byte} at byte {offset + exc.start:,}"
-                    "); check --encoding",
+                    f"); check {given('encoding')}",
                 ) from None
             except UnicodeError as exc:  # e.g. UTF-16 without its byte-order mark
                 raise DataError(
-                    str(path), f"is not {encoding} text ({exc}); check --encoding"
+                    str(path), f"is not {encoding} text ({exc}); check {given('encoding')}"
                 ) from None
             offset += len(chunk)
         try:
             out.write(decoder.decode(b"", final=True))
         except UnicodeError:
             raise DataError(
-                str(path), f"is not {encoding} text (it ends inside a character); check --encoding"
+                str(path),
+                f"is not {encoding} text (it ends inside a character); check {given('encoding')}",
             ) from None
 
 

@@ -27,7 +27,7 @@ from leadscore.engines.files import (
     diagnose,
     input_format,
 )
-from leadscore.errors import DataError, UsageError
+from leadscore.errors import DataError, UsageError, given
 
 # No `from __future__ import annotations` here: Ibis reads the UDF's annotations.
 
@@ -78,7 +78,8 @@ def start_session(master: str | None = None) -> Any:
         from pyspark.sql import SparkSession
     except ImportError:
         raise UsageError(
-            "--engine spark needs PySpark: pip install 'leadscore[spark]' (and Java 17 or 21)"
+            f"{given('engine')} spark needs PySpark: pip install 'leadscore[spark]' "
+            "(and Java 17 or 21)"
         ) from None
     remote = os.environ.get("SPARK_REMOTE")
     builder = SparkSession.builder.appName("leadscore")

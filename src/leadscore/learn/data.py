@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from leadscore.columns import read_numeric, read_outcome, read_text
 from leadscore.engines import DuckDBEngine
 from leadscore.engines.canonical import ROW, key_form
-from leadscore.errors import DataError, UsageError, no_column, shown
+from leadscore.errors import DataError, UsageError, given, no_column, shown
 from leadscore.features import Feature
 from leadscore.inputs import prepare
 from leadscore.values import NUMBER_PATTERN, STRIP_CHARS, normalize_text
@@ -90,7 +90,7 @@ def load_dataset(
             raise no_column(name, "target column", target, columns)
         for column in exclude:
             if column not in columns:
-                raise UsageError(f"--exclude {shown(column)}: {name} has no such column")
+                raise UsageError(f"{given('exclude')} {shown(column)}: {name} has no such column")
         if id_column is not None and id_column not in columns:
             raise no_column(name, "id column", id_column, columns)
         notes: list[str] = []
@@ -101,7 +101,8 @@ def load_dataset(
             id_column = _detected_id(name, table, others, notes)
         if events is not None and id_column is None:
             raise UsageError(
-                f"--events needs the leads' id column: {name} has no lead_id; name it with --id"
+                f"{given('events')} needs the leads' id column: {name} has no lead_id; name it "
+                f"with {given('id_column')}"
             )
         missing_set = frozenset(normalize_text(v) for v in (*DEFAULT_MISSING, *missing))
         y, positive = read_outcome(name, table[target], target, positive, table[ROW])
@@ -162,13 +163,13 @@ def _detected_id(name: str, table: pa.Table, columns: list[str], notes: list[str
         listed = ", ".join(repr(c) for c in candidates[:5])
         raise UsageError(
             f"{name} has no lead_id column, and {len(candidates)} columns have a different "
-            f"value for each lead ({listed}): name the id with --id (and leave the others out "
-            "with --exclude)"
+            f"value for each lead ({listed}): name the id with {given('id_column')} (and leave "
+            f"the others out with {given('exclude')})"
         )
     if candidates:
         notes.append(
             f"the id column is {candidates[0]!r}: the only column with a different value for "
-            "each lead (name another with --id)"
+            f"each lead (name another with {given('id_column')})"
         )
         return candidates[0]
     notes.append(
@@ -282,7 +283,7 @@ def _event_counts(
     notes: list[str],
 ) -> tuple[list[Feature], float]:
     """Events per lead and event type, up to as_of (default: the latest event)."""
-    from leadscore.spec.schema import ScoringModel
+    from leadscore.model.schema import ScoringModel
 
     shell = ScoringModel(model="learn", id=id_column)
     inputs = prepare(

@@ -26,7 +26,7 @@ def output_paths(model: Path) -> tuple[Path, Path]:
 
 def write_outputs(learned: Learned, model: Path, *, source: str) -> list[Path]:
     """Write every file to a temporary name, check the model loads, then move them in place."""
-    from leadscore.spec import parse_model
+    from leadscore.model import parse_model
 
     analysis, booster = output_paths(model)
     # The model names its predictive file: it is moved into place last.

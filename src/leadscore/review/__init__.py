@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from leadscore.errors import UsageError
+from leadscore.errors import UsageError, given
+from leadscore.model import load_model
 from leadscore.review.data import (
     ABSENT_OPTION,
     Outcomes,
@@ -24,14 +25,15 @@ from leadscore.review.data import (
     prepare_population,
     score_population,
 )
-from leadscore.spec import load_model
 from leadscore.timeutil import format_epoch
 
 FORMAT = 1  # version of the JSON layout
 
 
 @dataclass(frozen=True)
-class Request:
+class ReviewFiles:
+    """What a review reads, as files: the command line's arguments."""
+
     model: Path
     leads: Path
     target: str
@@ -48,7 +50,7 @@ class Request:
 
 
 def review(
-    req: Request,
+    req: ReviewFiles,
     progress: Progress | None = None,
     step: Callable[[str], None] | None = None,
 ) -> dict:
@@ -61,18 +63,20 @@ def review(
 
     say = step or (lambda _: None)
     if req.reference_events is not None and req.reference is None:
-        raise UsageError("--reference-events goes with --reference FILE (the earlier leads)")
+        raise UsageError(
+            f"{given('reference_events')} goes with {given('reference')} (the earlier leads)"
+        )
     if req.absent_not_converted and req.outcomes is None:
-        raise UsageError(f"{ABSENT_OPTION} goes with --outcomes FILE (the file of converters)")
+        raise UsageError(f"{ABSENT_OPTION} goes with {given('outcomes')} (the file of converters)")
     champion = load_model(req.model)
     models = [(req.model, champion)]
     if req.compare is not None:
         challenger = load_model(req.compare)
         if challenger.id != champion.id and req.id_column is None:
             raise UsageError(
-                f"--compare {req.compare}: its id column is {challenger.id!r} and "
+                f"{given('compare')} {req.compare}: its id column is {challenger.id!r} and "
                 f"{req.model}'s is {champion.id!r}; both models must read the same leads "
-                "(give them the same id, or name the column with --id)"
+                f"(give them the same id, or name the column with {given('id_column')})"
             )
         models.append((req.compare, challenger))
     engine = DuckDBEngine(req.encoding)
@@ -169,4 +173,4 @@ def _model_info(path: Path, model) -> dict:
     }
 
 
-__all__ = ["Request", "review"]
+__all__ = ["ReviewFiles", "review"]

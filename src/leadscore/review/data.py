@@ -23,10 +23,10 @@ from leadscore.batch import score_inputs
 from leadscore.columns import read_outcome
 from leadscore.engines import DuckDBEngine
 from leadscore.engines.canonical import ROW, text_form
-from leadscore.errors import DataError, no_column
+from leadscore.errors import DataError, given, no_column
 from leadscore.inputs import Inputs, check_ids, prepare
-from leadscore.spec.load import predictive_path
-from leadscore.spec.schema import ScoringModel
+from leadscore.model.load import predictive_path
+from leadscore.model.schema import ScoringModel
 
 Progress = Callable[[str, float], None]
 _REASONS_TYPE = '[{"rule": "VARCHAR", "points": "DOUBLE"}]'
@@ -106,7 +106,7 @@ class Outcomes:
     absent_not_converted: bool = False
 
 
-ABSENT_OPTION = "--absent-not-converted"
+ABSENT_OPTION = given("absent_not_converted")
 
 
 @dataclass
@@ -160,7 +160,7 @@ def prepare_population(
             # The challenger reads the same files: say that the rule is the challenger's.
             raise DataError(
                 exc.path,
-                f"{exc.message} (in the --compare model {path})",
+                f"{exc.message} (in the {given('compare')} model {path})",
                 row=exc.row,
                 column=exc.column,
             ) from None
@@ -234,7 +234,7 @@ def latest_event(engine: DuckDBEngine, inputs: Inputs) -> float:
 
 def fit_attributes(model: ScoringModel) -> list[str]:
     """The lead columns the fit rules read, in rule order."""
-    from leadscore.spec.conditions import columns_of
+    from leadscore.model.conditions import columns_of
 
     seen: dict[str, None] = {}
     for rule in model.fit.rules:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from leadscore.columns import read_numeric, read_text
+from leadscore.model.conditions import AllOf, AnyOf, Condition, Test
+from leadscore.model.schema import ScoringModel
 from leadscore.review.data import Population
-from leadscore.spec.conditions import AllOf, AnyOf, Condition, Test
-from leadscore.spec.schema import ScoringModel
 from leadscore.timeutil import format_epoch
 
 MODERATE, MAJOR = 0.1, 0.25

@@ -15,8 +15,8 @@ from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError
 
 from leadscore.errors import ModelError, ModelIssue, shown
-from leadscore.spec.conditions import ConditionError
-from leadscore.spec.schema import ScoringModel, SpecIssue
+from leadscore.model.conditions import ConditionError
+from leadscore.model.schema import ScoringModel, SpecIssue
 
 
 def load_model(path: str | Path) -> ScoringModel:

@@ -1,7 +1,7 @@
 """What a scoring model is: frozen pydantic classes mirroring the YAML contract (SPEC 1).
 
 `ScoringModel.model_validate(data, context={"lists": ...})` parses conditions with the
-model's named lists; use `leadscore.spec.load_model` to read a file with line numbers.
+model's named lists; use `leadscore.model.load_model` to read a file with line numbers.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from leadscore.errors import format_loc
-from leadscore.spec.conditions import Condition, ConditionError, parse_condition
+from leadscore.model.conditions import Condition, ConditionError, parse_condition
 from leadscore.values import normalize_text, text_form
 
 # Finite numbers only (allow_inf_nan=False below); points and counts within sane

@@ -7,8 +7,8 @@ import textwrap
 import pytest
 
 from leadscore.errors import ModelError
-from leadscore.spec import load_model, parse_model
-from leadscore.spec.conditions import AnyOf, Test
+from leadscore.model import load_model, parse_model
+from leadscore.model.conditions import AnyOf, Test
 
 BASE = """\
 model: m

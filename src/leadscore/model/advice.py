@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from leadscore.spec.schema import ScoringModel
+from leadscore.model.schema import ScoringModel
 
 
 def model_warnings(model: ScoringModel) -> list[str]:
