@@ -321,3 +321,34 @@ def test_patterns_match_as_re2_does(engine_name: str, request: pytest.FixtureReq
         engine.close()
     for i, (pattern, _, text) in enumerate(pairs):
         assert got[i][f"m{i}"] == patterns.search(pattern, text), (pattern, text)
+
+
+FLOATS = [0.1, 1e15, 999999999999999.0, 1e16, 1e20, 1.5e300, -0.0, 123456789.123, 5e-324,
+          1e-7, 2.5, 1 / 3, -3.0, 12.0, float("nan"), None]  # fmt: skip
+
+
+@pytest.mark.parametrize("engine_name", ["duckdb", "spark", "postgres"])
+def test_numbers_as_text_as_the_one_lead_scorer_writes_them(
+    engine_name: str, request: pytest.FixtureRequest
+) -> None:
+    """A number column compared as text (equals, in, an account key) reads as
+    leadscore.values.text_form writes it; 1e20 once overflowed an integer cast."""
+    import pyarrow as pa
+
+    from leadscore.engines.canonical import ROW, text_form
+    from leadscore.values import text_form as python_text
+
+    engine = _engine(engine_name, request)
+    try:
+        table = engine.from_arrow(pa.table({"x": pa.array(FLOATS, pa.float64())}))
+        got = engine.to_arrow(table.select(row=table[ROW], s=text_form(table.x)).order_by("row"))
+    finally:
+        engine.close()
+    # Spark writes floats as Java does (1.23456789123E8, 4.9E-324): the same in every
+    # integral value below 1e16 and in short decimals, other in exponents (README).
+    kept = [
+        i for i, v in enumerate(FLOATS)
+        if engine_name != "spark" or v is None or v != v or (v.is_integer() and abs(v) < 1e16)
+        or 1e-3 <= abs(v) < 1e7
+    ]  # fmt: skip
+    assert [got["s"][i].as_py() for i in kept] == [python_text(FLOATS[i]) for i in kept]

@@ -18,8 +18,10 @@ STRIP_CHARS = " \t\n\r\v\f"
 NUMBER_PATTERN = r"^[ \t\n\r\v\f]*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?[ \t\n\r\v\f]*$"
 _NUMBER_RE = re.compile(NUMBER_PATTERN)
 
-# Integral floats up to this size are written without a decimal point ("200", not "200.0").
-_INTEGRAL_TEXT_LIMIT = 1e15
+# Integral floats below this size are written without a decimal point ("200", not
+# "200.0"); from it on, as the engines write them (1e+16). Python and PostgreSQL switch
+# to an exponent at different sizes below it (1e16 and 1e15), so the limit is 1e16.
+INTEGRAL_TEXT_LIMIT = 1e16
 
 
 def text_form(value: object) -> str | None:
@@ -35,7 +37,7 @@ def text_form(value: object) -> str | None:
     if isinstance(value, float):
         if math.isnan(value):
             return None
-        if value.is_integer() and abs(value) < _INTEGRAL_TEXT_LIMIT:
+        if value.is_integer() and abs(value) < INTEGRAL_TEXT_LIMIT:
             return str(int(value))
         return repr(value)
     if isinstance(value, datetime | date):

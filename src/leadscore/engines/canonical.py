@@ -18,6 +18,7 @@ import ibis.expr.types as ir
 from leadscore import timeutil
 from leadscore.model.conditions import columns_of
 from leadscore.model.schema import ScoringModel
+from leadscore.values import INTEGRAL_TEXT_LIMIT
 
 ROW = "_ls_row"
 EVENT_REQUIRED = ("lead_id", "event", "timestamp")
@@ -60,8 +61,10 @@ def text_form(col: ir.Value) -> ir.StringValue:
         return col.cast("string")
     if kind.is_floating() or kind.is_decimal():
         as_float = col.cast("float64")
-        integral = (as_float == as_float.floor()) & (as_float.abs() < 1e15)
-        text = ibis.ifelse(integral, as_float.cast("int64").cast("string"), as_float.cast("string"))
+        # round(0) stays a float: floor() is an integer in Ibis, which 1e20 overflows.
+        integral = (as_float.abs() < INTEGRAL_TEXT_LIMIT) & (as_float.round(0) == as_float)
+        whole = ibis.ifelse(integral, as_float, 0.0).cast("int64").cast("string")
+        text = ibis.ifelse(integral, whole, as_float.cast("string"))
         return ibis.ifelse(as_float.isnan(), ibis.null("string"), text)
     return col.cast("string")
 
