@@ -422,7 +422,8 @@ def test_a_predictive_file_that_is_not_the_models(files: Path) -> None:
     (files / "junk.yaml").write_text(PREDICTIVE.format(file="junk.lgb.txt", features=two))
     refused(files, "score", "junk.yaml", "leads.csv", "-o", "s.csv",
             words=("'junk.lgb.txt' is not a LightGBM model file",), fast=True)  # fmt: skip
-    # One byte less in a tree: LightGBM itself would abort the process.
+    # One byte less in a tree: the sizes in the header no longer add up (LightGBM can
+    # abort the whole process on such a file, so it is refused before LightGBM reads it).
     text = (files / "m.lgb.txt").read_text()
     (files / "cut.lgb.txt").write_text(text.replace("num_leaves=", "num_leave=", 1))
     (files / "cut.yaml").write_text(PREDICTIVE.format(file="cut.lgb.txt", features=two))

@@ -17,6 +17,7 @@ import plotly.io as pio
 from jinja2 import Environment, StrictUndefined, select_autoescape
 from plotly.offline import get_plotlyjs
 
+from leadscore.errors import named
 from leadscore.outputs import atomic_files
 from leadscore.review import charts
 
@@ -71,9 +72,11 @@ def render_html(review: dict) -> str:
 
 def write_review(review: dict, report: Path, metrics: Path | None) -> None:
     """Write the report (and the JSON); both or neither."""
-    files = [(report, render_html(review))]
+    # A caller that did not put the inputs named in warnings in its own words (the
+    # command line shows flags) gets their field names, never the marker.
+    files = [(report, named(render_html(review)))]
     if metrics is not None:
-        files.append((metrics, to_json(review)))
+        files.append((metrics, named(to_json(review))))
     with atomic_files([path for path, _ in files]) as temps:
         for tmp, (_, text) in zip(temps, files, strict=True):
             tmp.write_text(text, encoding="utf-8")
