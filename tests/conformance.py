@@ -496,3 +496,156 @@ for _aggregate, _expected in (("sum", 60.0), ("max", 30.0)):
     ACCOUNT_EXPECT[f"accounts: {_aggregate}"] = [
         {"account": "acme.com", "score": _expected, "leads": 3, "mql_leads": 0}
     ]
+
+
+# -- a predictive part, written by hand --------------------------------------------------
+#
+# A LightGBM file of stumps (one split per tree) whose leaf values are chosen here, so
+# that the probability and the factors are known by hand: a lead's raw output is the
+# sum of its leaves, and a stump's SHAP contribution is its leaf minus the mean of its
+# two leaves (each leaf covers one training row).
+
+
+@dataclass(frozen=True)
+class Stump:
+    feature: int
+    left: float  # numbers <= threshold, missing numbers, or the categories listed
+    right: float
+    threshold: float = 0.0
+    categories: tuple[int, ...] = ()  # for a categorical feature: the codes going left
+
+
+def booster_text(features: list[str], categories: list[list[str]], stumps: list[Stump]) -> str:
+    """A LightGBM model file (format v4) of these stumps; `categories` are the known
+    values of each categorical feature, in order (LightGBM's pandas_categorical)."""
+    trees = []
+    for k, s in enumerate(stumps):
+        if s.categories:
+            split = (
+                "num_cat=1\n"
+                f"split_feature={s.feature}\nsplit_gain=1\nthreshold=0\ndecision_type=1\n"
+            )
+            bits = sum(1 << c for c in s.categories)
+            extra = f"cat_boundaries=0 1\ncat_threshold={bits}\n"
+        else:
+            # decision_type 10: missing values are NaN, and go left.
+            split = (
+                "num_cat=0\n"
+                f"split_feature={s.feature}\nsplit_gain=1\nthreshold={s.threshold!r}\n"
+                "decision_type=10\n"
+            )
+            extra = ""
+        trees.append(
+            f"Tree={k}\nnum_leaves=2\n{split}left_child=-1\nright_child=-2\n"
+            f"leaf_value={s.left!r} {s.right!r}\nleaf_weight=1 1\nleaf_count=1 1\n"
+            f"internal_value={(s.left + s.right) / 2!r}\ninternal_weight=2\ninternal_count=2\n"
+            f"{extra}is_linear=0\nshrinkage=1\n\n\n"
+        )
+    header = (
+        "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\n"
+        f"max_feature_idx={len(features) - 1}\nobjective=binary sigmoid:1\n"
+        f"feature_names={' '.join(features)}\n"
+        f"feature_infos={' '.join('none' for _ in features)}\n"
+        f"tree_sizes={' '.join(str(len(t.encode())) for t in trees)}\n\n"
+    )
+    import json
+
+    tail = (
+        "end of trees\n\nparameters:\n[objective: binary]\nend of parameters\n\n"
+        f"pandas_categorical:{json.dumps(categories) if categories else 'null'}\n"
+    )
+    return header + "".join(trees) + tail
+
+
+def _sigmoid(x: float) -> float:
+    import math
+
+    return 1 / (1 + math.exp(-x))
+
+
+# employees (numeric), industry (text), demo events (count); calibration 2x - 1.
+PREDICTIVE_STUMPS = [
+    Stump(0, left=-0.5, right=0.5, threshold=100.0),  # employees <= 100 (or missing)
+    Stump(1, left=0.75, right=-0.25, categories=(1,)),  # industry saas
+    Stump(2, left=-0.1, right=0.3, threshold=1.5),  # demo events <= 1.5
+]
+
+
+@dataclass
+class PredictiveCase(Case):
+    booster: str = ""  # the LightGBM file's text
+    # Hand-computed: lead id -> (probability, factors as (feature, value, contribution)).
+    expect_predictive: dict[Any, tuple[float, list[tuple]]] = field(default_factory=dict)
+
+
+PREDICTIVE_CASES = [
+    PredictiveCase(
+        "predictive: numbers, text and counts, missing and unknown values",
+        """
+        model: predictive
+        missing_values: ["n/a"]
+        fit:
+          rules:
+            - {name: big, if: {employees: {gt: 100}}, points: 10}
+        engagement:
+          rules:
+            - {name: demo, event: demo, points: 5}
+        calibration: {slope: 0.1, intercept: -1}
+        predictive:
+          file: p.lgb.txt
+          features:
+            - {column: employees, type: numeric}
+            - {column: industry, type: categorical}
+            - {event: demo, type: count}
+          calibration: {slope: 2.0, intercept: -1.0}
+          factors: 2
+        """,
+        _leads(
+            [
+                {"lead_id": "a", "employees": "500", "industry": " SaaS"},
+                {"lead_id": "b", "employees": "n/a", "industry": "retail"},
+                {"lead_id": "c", "employees": "80", "industry": "mining"},  # not in training
+                {"lead_id": "d", "employees": None, "industry": None},
+            ]
+        ),
+        _events(
+            [
+                ("a", "demo", iso(DAY)),
+                ("a", "demo", iso(2 * DAY)),
+                ("b", "demo", iso(DAY)),
+                ("b", "demo", iso(-DAY)),  # after T: not counted
+                ("c", "view", iso(DAY)),
+            ]
+        ),
+        expect={
+            "a": {"score": 20.0, "grade": None},
+            "b": {"score": 5.0},
+            "c": {"score": 0.0},
+        },
+        booster=booster_text(
+            ["employees", "industry", "demo_events"], [["retail", "saas"]], PREDICTIVE_STUMPS
+        ),
+        expect_predictive={
+            # raw = 0.5 + 0.75 + 0.3; factors: industry +0.5, employees +0.5 (ties keep
+            # the feature order), demo +0.2.
+            "a": (
+                _sigmoid(2 * 1.55 - 1),
+                [("employees", 500.0, 0.5), ("industry", "saas", 0.5)],
+            ),
+            # raw = -0.5 (missing: left) - 0.25 (retail: right) - 0.1 (one demo)
+            "b": (
+                _sigmoid(2 * -0.85 - 1),
+                [("employees", None, -0.5), ("industry", "retail", -0.5)],
+            ),
+            # an unknown category goes right, as a missing one does
+            "c": (
+                _sigmoid(2 * -0.85 - 1),
+                [("employees", 80.0, -0.5), ("industry", "mining", -0.5)],
+            ),
+            "d": (
+                _sigmoid(2 * -0.85 - 1),
+                [("employees", None, -0.5), ("industry", None, -0.5)],
+            ),
+        },
+    ),
+]

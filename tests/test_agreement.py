@@ -1,4 +1,4 @@
-"""The batch engine (Ibis on DuckDB) and the reference scorer agree on random models."""
+"""The batch engine (Ibis on DuckDB) and the one-lead scorer agree on random models."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 
 from leadscore.batch import score_tables
 from leadscore.compile import engagement
-from leadscore.reference import score_lead
+from leadscore.one_lead import score_lead
 from tests.strategies import (
     AS_OF,
     EVENT_TYPES_ARROW,

@@ -209,15 +209,15 @@ def test_conditions_nested_too_deep(files: Path) -> None:
 
 def test_patterns_run_in_linear_time_in_the_one_lead_scorer() -> None:
     """Python's re takes minutes on this; RE2 (DuckDB's engine, and ours) does not."""
-    from leadscore import reference
+    from leadscore import one_lead
     from leadscore.model.load import parse_model
 
     model = parse_model(
         "model: m\nfit:\n  rules:\n    - {name: r, if: {title: {matches: '^(a+)+$'}}, points: 1}\n"
     )
     lead = {"lead_id": "x", "title": "a" * 10_000 + "b"}
-    assert reference.score_lead(model, lead, as_of=0).score == 0
-    assert reference.score_lead(model, {"lead_id": "y", "title": "aaaa"}, as_of=0).score == 1
+    assert one_lead.score_lead(model, lead, as_of=0).score == 0
+    assert one_lead.score_lead(model, {"lead_id": "y", "title": "aaaa"}, as_of=0).score == 1
 
 
 # -- 6 and 14. data files -------------------------------------------------------------------
@@ -351,7 +351,7 @@ def test_parquet_with_millisecond_integers(files: Path) -> None:
 
 def test_a_model_of_a_thousand_rules_scores_as_the_reference_does() -> None:
     """It hit RecursionError in compile; its time is measured in benchmarks/many_rules.py."""
-    from leadscore import reference
+    from leadscore import one_lead
     from leadscore.batch import score_tables
     from leadscore.model.load import parse_model
 
@@ -379,7 +379,7 @@ def test_a_model_of_a_thousand_rules_scores_as_the_reference_does() -> None:
     rows = {r["lead_id"]: r for r in scored.scores.to_pylist()}
     for lead in leads:
         mine = [e for e in evs if e["lead_id"] == lead["lead_id"]]
-        want = reference.score_lead(model, lead, mine, as_of="2024-03-10")
+        want = one_lead.score_lead(model, lead, mine, as_of="2024-03-10")
         assert rows[lead["lead_id"]]["score"] == pytest.approx(want.score, abs=1e-6)
         got = {r["rule"]: r["points"] for r in json.loads(rows[lead["lead_id"]]["reasons"])}
         assert got == pytest.approx({r.rule: r.points for r in want.reasons}, abs=1e-6)

@@ -1,5 +1,5 @@
 """One suite of engine cases on every engine: DuckDB, Spark (local), PostgreSQL, and
-the reference scorer; outputs compared row by row to 1e-6.
+the one-lead scorer (what the service scores with); outputs compared row by row to 1e-6.
 
 Spark and PostgreSQL are real: a local[2] session and a throw-away PostgreSQL server
 on 127.0.0.1 (tests/services.py). A known gap is an xfail with its reason in GAPS,
@@ -11,16 +11,16 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 
-from leadscore import reference
 from leadscore.batch import score_tables
 from leadscore.compile import engagement
-from leadscore.timeutil import to_epoch
-from tests.conformance import ACCOUNT_EXPECT, CASES, Case
+from leadscore.one_lead import LeadScorer, score_lead
+from tests.conformance import ACCOUNT_EXPECT, CASES, PREDICTIVE_CASES, Case, PredictiveCase
 from tests.strategies import (
     AS_OF,
     EVENT_TYPES_ARROW,
@@ -32,7 +32,7 @@ from tests.strategies import (
 from tests.test_agreement import assert_agrees
 
 TOL = 1e-6
-ENGINES = ["reference", "duckdb", "spark", "postgres"]
+ENGINES = ["one-lead", "duckdb", "spark", "postgres"]
 # (engine, case name) -> why the engine differs there. Empty: no known gap.
 GAPS: dict[tuple[str, str], str] = {}
 
@@ -53,29 +53,38 @@ def _engine(name: str, request: pytest.FixtureRequest):
     return WarehouseEngine(request.getfixturevalue("postgres_url"))
 
 
-def run_reference(case: Case) -> tuple[Rows, list[dict[str, Any]] | None]:
+def predictive_file(case: Case, folder: Path) -> Path | None:
+    """The case's LightGBM file, written where its model names it."""
+    if not isinstance(case, PredictiveCase):
+        return None
+    assert case.model.predictive is not None
+    path = folder / case.model.predictive.file
+    path.write_text(case.booster)
+    return path
+
+
+def run_one_lead(case: Case, folder: Path) -> tuple[Rows, list[dict[str, Any]] | None]:
+    """The case through the one-lead scorer: compiled once, then lead by lead."""
     model = case.model
-    as_of = to_epoch(case.as_of)
+    scorer = LeadScorer(model, predictive_file=predictive_file(case, folder))
     leads = case.leads.to_pylist()
     events = case.events.to_pylist() if case.events is not None else []
     scores = {
-        lead[model.id]: reference.score_lead(
-            model, lead, [e for e in events if e["lead_id"] == lead[model.id]], as_of=as_of
+        lead[model.id]: scorer.score(
+            lead, [e for e in events if e["lead_id"] == lead[model.id]], as_of=case.as_of
         )
         for lead in leads
     }
-    rows = {
-        key: {
-            "lead_id": key,
-            **{f: getattr(s, f) for f in ("score", "fit_score", "engagement_score")},
-            **{f: getattr(s, f) for f in ("grade", "label", "mql", "probability")},
-            "reasons": json.dumps([{"rule": r.rule, "points": r.points} for r in s.reasons]),
-        }
-        for key, s in scores.items()
-    }
+    rows = {}
+    for key, s in scores.items():
+        row = {"lead_id": key, **s.as_dict()}
+        row["reasons"] = json.dumps(row["reasons"])
+        if "factors" in row:
+            row["factors"] = json.dumps(row["factors"])
+        rows[key] = row
     accounts = None
     if model.accounts is not None:
-        accounts = [vars(a) for a in reference.account_scores(model, leads, scores)]
+        accounts = [vars(a) for a in scorer.accounts(leads, scores)]
     return rows, accounts
 
 
@@ -87,19 +96,26 @@ def by_hits(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(params=ENGINES)
-def engine_run(request) -> Callable[[Case], tuple[Rows, list[dict[str, Any]] | None]]:
+def engine_run(
+    request, tmp_path: Path
+) -> Callable[[Case], tuple[Rows, list[dict[str, Any]] | None]]:
     name = request.param
 
     def run(case: Case) -> tuple[Rows, list[dict[str, Any]] | None]:
         gap = GAPS.get((name, case.name))
         if gap:
             request.applymarker(pytest.mark.xfail(reason=gap, strict=True))
-        if name == "reference":
-            return run_reference(case)
+        if name == "one-lead":
+            return run_one_lead(case, tmp_path)
         engine = _engine(name, request)
         try:
             scored = score_tables(
-                case.model, case.leads, case.events, as_of=case.as_of, engine=engine
+                case.model,
+                case.leads,
+                case.events,
+                as_of=case.as_of,
+                engine=engine,
+                predictive_file=predictive_file(case, tmp_path),
             )
         finally:
             engine.close()
@@ -132,14 +148,21 @@ def assert_rows_equal(got: Rows, want: Rows) -> None:
                 assert [r["rule"] for r in a] == [r["rule"] for r in b], (lead, a, b)
                 for x, y in zip(a, b, strict=True):
                     assert _same(float(x["points"]), float(y["points"])), (lead, a, b)
+            elif column == "factors":
+                a, b = json.loads(mine[column]), json.loads(value)
+                assert [(f["feature"], f["value"]) for f in a] == [
+                    (f["feature"], f["value"]) for f in b
+                ], (lead, a, b)
+                for x, y in zip(a, b, strict=True):
+                    assert _same(x["contribution"], y["contribution"]), (lead, a, b)
             else:
                 assert _same(mine[column], value), (lead, column, mine[column], value)
 
 
-# Cases with engagement rules run through both plans; the reference has but one.
+# Cases with engagement rules run through both plans; the one-lead scorer has but one.
 CASE_PLANS = [
     (case, plan)
-    for case in CASES
+    for case in [*CASES, *PREDICTIVE_CASES]
     for plan in (["per rule", "by hits"] if "engagement:" in case.model_yaml else ["per rule"])
 ]
 
@@ -147,14 +170,22 @@ CASE_PLANS = [
 @pytest.mark.parametrize(
     ("case", "plan"), CASE_PLANS, ids=[f"{plan}-{case.name}" for case, plan in CASE_PLANS]
 )
-def test_case(engine_run, case: Case, plan: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_case(
+    engine_run, case: Case, plan: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     if plan == "by hits":
-        if engine_run.engine == "reference":
+        if engine_run.engine == "one-lead":
             return  # one plan only: the "per rule" run checks it
         by_hits(monkeypatch)
     rows, accounts = engine_run(case)
-    expected_rows, expected_accounts = run_reference(case)
+    expected_rows, expected_accounts = run_one_lead(case, tmp_path)
     assert_rows_equal(rows, expected_rows)
+    if isinstance(case, PredictiveCase):
+        for lead, (probability, factors) in case.expect_predictive.items():
+            assert _same(rows[lead]["probability"], probability), (lead, rows[lead])
+            got = [tuple(f.values()) for f in json.loads(rows[lead]["factors"])]
+            assert [g[:2] for g in got] == [f[:2] for f in factors], (lead, got)
+            assert all(_same(g[2], f[2]) for g, f in zip(got, factors, strict=True)), got
     for lead, expect in case.expect.items():
         for column, value in expect.items():
             if column == "reasons":
@@ -177,7 +208,7 @@ def test_case(engine_run, case: Case, plan: str, monkeypatch: pytest.MonkeyPatch
 
 @pytest.mark.parametrize("engine_name", ["spark", "postgres"])
 def test_random_models_agree(engine_name: str, request: pytest.FixtureRequest) -> None:
-    """The DuckDB engine meets the reference on many random models (test_agreement);
+    """The DuckDB engine meets the one-lead scorer on many random models (test_agreement);
     the other engines on fewer, since each example is a round of real queries."""
 
     @settings(max_examples=12, derandomize=True, database=None)
@@ -198,7 +229,7 @@ def test_random_models_agree(engine_name: str, request: pytest.FixtureRequest) -
         rows = {r["lead_id"]: r for r in scored.scores.to_pylist()}
         for lead in leads:
             mine = [e for e in events if e["lead_id"] == lead["lead_id"]]
-            expected = reference.score_lead(model, lead, mine, as_of=AS_OF)
+            expected = score_lead(model, lead, mine, as_of=AS_OF)
             assert_agrees(model, rows[lead["lead_id"]], expected)
 
     check()

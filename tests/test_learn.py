@@ -366,7 +366,7 @@ def test_values_never_seen_in_learning_get_no_points(tmp_path: Path):
     assert not [r for r in model.fit.rules if r.name.endswith("other values")]
     listed = {v for r in model.fit.rules for v in getattr(r.condition, "value", ())}
     assert {"mining", "legal", "travel"} <= listed
-    from leadscore.reference import score_lead
+    from leadscore.one_lead import score_lead
 
     unseen = score_lead(model, {"lead_id": "n", "industry": "energy"}, as_of=0)
     assert unseen.fit_score == 0 and unseen.reasons == ()

@@ -554,14 +554,16 @@ def test_rule_health_flags_a_rule_that_fires_for_nearly_every_lead(tmp_path: Pat
 def test_mql_candidates_stay_within_their_share_of_leads(tmp_path: Path):
     """With ties at the boundary, the "top 5%" row once passed 10.5% of the leads."""
     from leadscore.model.load import parse_model
+    from leadscore.plan import build_plan
     from leadscore.review.data import ModelScores
     from leadscore.review.performance import mql_thresholds
 
     score = np.repeat([100.0, 50.0, 10.0, 0.0], [30, 75, 300, 595])  # 1,000 leads, many ties
     model = parse_model("model: m\nthresholds:\n  mql: {score: 50}\n")
     n = score.size
-    scores = ModelScores(Path("m.yaml"), model, score, np.array([None] * n, dtype=object),
-                         np.array([None] * n, dtype=object), score >= 50, np.full(n, np.nan),
+    none = np.array([None] * n, dtype=object)
+    scores = ModelScores(Path("m.yaml"), build_plan(model), score, none,
+                         none, score >= 50, np.full(n, np.nan),
                          None, None)  # type: ignore[arg-type]  # fmt: skip
     y = (score > 40).astype(int)
     rows = mql_thresholds(y, scores)["candidates"]

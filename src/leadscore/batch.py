@@ -25,6 +25,7 @@ from leadscore.model.advice import model_warnings
 from leadscore.model.conditions import Test, columns_of
 from leadscore.model.schema import FitRule, ScoringModel
 from leadscore.outputs import atomic_files
+from leadscore.plan import ScoringPlan
 
 Progress = Callable[[str, float], None]
 
@@ -49,8 +50,9 @@ def score_inputs(
 ) -> tuple[ir.Table, ScoreRun]:
     """Score prepared inputs into a materialized table (one row per lead), with warnings."""
     run = ScoreRun(warnings=[*engine.warnings, *model_warnings(model)])
+    plan = inputs.plan
     query = compile_model(
-        model,
+        plan,
         inputs.leads,
         inputs.events,
         as_of=as_of,
@@ -75,7 +77,7 @@ def score_inputs(
                 "every event is after the time scored as of "
                 f"({timeutil.format_epoch(as_of)}): none was counted; check --as-of"
             )
-    elif inputs.events is None and (model.engagement.rules or model.engagement.inactivity):
+    elif inputs.events is None and plan.has_engagement:
         run.warnings.append(
             f"no {given('events')} given: engagement and inactivity rules were not applied"
         )
@@ -91,7 +93,7 @@ def score_inputs(
     run.leads = int(engine.scalar(scores.count()))
     if not run.leads:
         run.warnings.append("the leads file has no rows: nothing was scored")
-    run.warnings += _catch_all_warnings(engine, model, inputs, run.leads)
+    run.warnings += _catch_all_warnings(engine, plan, inputs, run.leads)
     return scores, run
 
 
@@ -121,14 +123,14 @@ def catch_all_rules(model: ScoringModel) -> list[FitRule]:
 
 
 def _catch_all_warnings(
-    engine: IbisEngine, model: ScoringModel, inputs: Inputs, n_leads: int
+    engine: IbisEngine, plan: ScoringPlan, inputs: Inputs, n_leads: int
 ) -> list[str]:
-    rules = catch_all_rules(model)
+    rules = catch_all_rules(plan.model)
     if not rules or n_leads < MIN_LEADS_FOR_SHARES:
         return []
     dialect = dialect_for(engine.dialect)
     readings = readings_for(r.condition for r in rules)
-    leads = add_readings(inputs.leads, readings, sorted(model.missing_set), dialect)
+    leads = add_readings(inputs.leads, readings, sorted(plan.missing), dialect)
     counts = {
         f"_ls_w{i}": condition_expr(r.condition, leads, readings, dialect).sum()
         for i, r in enumerate(rules)
@@ -172,7 +174,7 @@ def score_to_file(
         )
         if accounts_out is not None:
             accounts = account_scores(
-                model, inputs.leads, scores, inputs.id_column, dialect_for(engine.dialect)
+                inputs.plan, inputs.leads, scores, inputs.id_column, dialect_for(engine.dialect)
             )
             engine.write(accounts, temps[1])
     return run
@@ -218,7 +220,7 @@ def score_tables(
     if model.accounts is not None:
         accounts = engine.to_arrow(
             account_scores(
-                model, inputs.leads, scores, inputs.id_column, dialect_for(engine.dialect)
+                inputs.plan, inputs.leads, scores, inputs.id_column, dialect_for(engine.dialect)
             )
         )
     return Scored(engine.to_arrow(scores), accounts)

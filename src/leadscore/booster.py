@@ -79,43 +79,56 @@ def load_booster(model_file: Path) -> lightgbm_types.Booster:
         ) from None
 
 
+class Predictor:
+    """A predictive component ready to apply: its booster loaded once, its categories
+    and calibration at hand (the one-lead scorer keeps one per model)."""
+
+    def __init__(self, model_file: Path, calibration: Logistic, top: int = 3):
+        self.booster = load_booster(model_file)
+        self.calibration = calibration
+        self.top = top
+
+    def predict(self, features: list[Feature]) -> Prediction:
+        booster = self.booster
+        categories = dict(
+            zip(
+                [f.name for f in features if f.kind == "categorical"],
+                booster.pandas_categorical or [],
+                strict=False,
+            )
+        )
+        data = frame(features, categories)
+        raw = booster.predict(data, raw_score=True)
+        contrib = booster.predict(data, pred_contrib=True)[:, :-1]  # the last is the bias
+        order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, : self.top]
+        factors = []
+        for row in range(len(data)):
+            items = []
+            for j in order[row]:
+                value = contrib[row, j]
+                if value == 0:
+                    continue
+                shown = features[j].values[row]
+                if isinstance(shown, float) and np.isnan(shown):
+                    shown = None
+                items.append(
+                    {
+                        "feature": features[j].name,
+                        "value": shown if not isinstance(shown, np.generic) else shown.item(),
+                        "contribution": round(float(value), 6),
+                    }
+                )
+            factors.append(json.dumps(items))
+        return Prediction(np.asarray(self.calibration(raw), dtype=float), factors)
+
+
 def predict(
     model_file: Path,
     features: list[Feature],
     calibration: Logistic,
     top: int = 3,
 ) -> Prediction:
-    booster = load_booster(model_file)
-    categories = dict(
-        zip(
-            [f.name for f in features if f.kind == "categorical"],
-            booster.pandas_categorical or [],
-            strict=False,
-        )
-    )
-    data = frame(features, categories)
-    raw = booster.predict(data, raw_score=True)
-    contrib = booster.predict(data, pred_contrib=True)[:, :-1]  # the last column is the bias
-    order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :top]
-    factors = []
-    for row in range(len(data)):
-        items = []
-        for j in order[row]:
-            value = contrib[row, j]
-            if value == 0:
-                continue
-            shown = features[j].values[row]
-            if isinstance(shown, float) and np.isnan(shown):
-                shown = None
-            items.append(
-                {
-                    "feature": features[j].name,
-                    "value": shown if not isinstance(shown, np.generic) else shown.item(),
-                    "contribution": round(float(value), 6),
-                }
-            )
-        factors.append(json.dumps(items))
-    return Prediction(calibration(raw), factors)
+    return Predictor(model_file, calibration, top).predict(features)
 
 
-__all__ = ["Prediction", "frame", "lightgbm", "load_booster", "predict"]
+__all__ = ["Prediction", "Predictor", "frame", "lightgbm", "load_booster", "predict"]

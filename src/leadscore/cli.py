@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from rich.table import Table
 from rich.text import Text
 
 from leadscore.errors import LeadscoreError, ModelError, UsageError, named
+
+if TYPE_CHECKING:
+    from leadscore.plan import ScoringPlan
 
 # Typer >= 0.20 ships its own copy of click (typer._click) instead of depending on it.
 try:
@@ -189,55 +192,18 @@ def validate(model: ModelArg) -> None:
     """Check a model file; print a summary, or every problem with its line."""
     from leadscore.model import load_model
     from leadscore.model.advice import model_warnings
+    from leadscore.plan import build_plan
 
     m = load_model(model)
-    e = m.engagement
+    plan = build_plan(m)
     _say(out, "valid:", "green", f"{m.model} version {m.version} ({model})")
     if m.description:
         out.print(f"  {m.description.strip()}", highlight=False)
     table = Table(show_header=True, box=None, pad_edge=False)
     table.add_column("part")
     table.add_column("details")
-    kinds: dict[str, int] = {}
-    for rule in e.rules:
-        key = rule.category or "uncapped"
-        kinds[key] = kinds.get(key, 0) + 1
-    table.add_row("fit rules", str(len(m.fit.rules)))
-    grades = ", ".join(f"{g} >= {v:g}" for g, v in m.fit.grades.items())
-    table.add_row("grades", grades + ", else F" if grades else "none (grade left empty)")
-    by_cat = ", ".join(f"{k} {v}" for k, v in kinds.items())
-    table.add_row("engagement rules", f"{len(e.rules)}" + (f" ({by_cat})" if by_cat else ""))
-    table.add_row("inactivity rules", str(len(e.inactivity)))
-    caps = [
-        f"{name} [{'' if c.min is None else f'{c.min:g}'}, {'' if c.max is None else f'{c.max:g}'}]"
-        for name, c in e.categories.items()
-    ]
-    table.add_row("category caps", ", ".join(caps) or "none")
-    decay = f"half-life {e.half_life_days:g} days" if e.half_life_days else "no decay"
-    window = f"window {e.window_days:g} days" if e.window_days else "no window"
-    table.add_row("time", f"{decay}, {window} (rules may override)")
-    if m.score_range:
-        table.add_row("score range", f"[{m.score_range[0]:g}, {m.score_range[1]:g}]")
-    mql = m.thresholds.mql
-    if mql:
-        grade = f" and grade {mql.min_grade} or better" if mql.min_grade else ""
-        table.add_row("MQL", f"score >= {mql.score:g}{grade}")
-    else:
-        table.add_row("MQL", "no threshold (never MQL)")
-    labels = ", ".join(
-        f"{k} >= {v:g}" if v is not None else f"{k} otherwise"
-        for k, v in m.thresholds.labels.items()
-    )
-    table.add_row("labels", labels or "none")
-    cal = m.calibration
-    table.add_row(
-        "calibration",
-        "none"
-        if cal is None
-        else f"logistic: slope {cal.slope:g}, intercept {cal.intercept:g}"
-        if hasattr(cal, "slope")
-        else f"{len(cal.points)} points",  # type: ignore[union-attr]
-    )
+    for part, details in plan_summary(plan):
+        table.add_row(part, details)
     if m.predictive is not None:
         table.add_row(
             "predictive",
@@ -251,6 +217,64 @@ def validate(model: ModelArg) -> None:
     out.print(table)
     for warning in model_warnings(m):
         _say(err, "warning:", "yellow", warning)
+
+
+def plan_summary(plan: ScoringPlan) -> list[tuple[str, str]]:
+    """What `validate` shows: the plan's terms as scoring reads them (defaults resolved)."""
+    from leadscore.model.schema import LogisticCalibration
+
+    def bound(x: float | None) -> str:
+        return "" if x is None else f"{x:g}"
+
+    def tally(values: list[str]) -> str:
+        counts = {v: values.count(v) for v in dict.fromkeys(values)}
+        return ", ".join(f"{v} ({n} rule{'s' * (n != 1)})" for v, n in counts.items())
+
+    rows = [("fit rules", str(len(plan.fit)))]
+    grades = ", ".join(f"{g} >= {low:g}" for g, low in plan.grades)
+    rows.append(
+        ("grades", f"{grades}, else {plan.fallback_grade}" if grades else "none (grade left empty)")
+    )
+    kinds = tally([t.category or "uncapped" for t in plan.events])
+    rows.append(("engagement rules", f"{len(plan.events)}" + (f": {kinds}" if kinds else "")))
+    rows.append(("inactivity rules", str(len(plan.inactivity))))
+    caps = [f"{c.name} [{bound(c.low)}, {bound(c.high)}]" for c in plan.categories if c.capped]
+    rows.append(("category caps", ", ".join(caps) or "none"))
+    if plan.events:
+        decay = tally(
+            [
+                "no decay" if t.half_life_days is None else f"half-life {t.half_life_days:g} days"
+                for t in plan.events
+            ]
+        )
+        window = tally(
+            [
+                "all history" if t.window_days is None else f"window {t.window_days:g} days"
+                for t in plan.events
+            ]
+        )
+        rows.append(("time", f"{decay}; {window}"))
+    if plan.score_range:
+        rows.append(("score range", f"[{plan.score_range[0]:g}, {plan.score_range[1]:g}]"))
+    if plan.mql_score is None:
+        rows.append(("MQL", "no threshold (never MQL)"))
+    else:
+        grade = ""
+        if plan.mql_grades is not None:
+            grade = " and grade " + " or ".join(g for g in plan.grade_names if g in plan.mql_grades)
+        rows.append(("MQL", f"score >= {plan.mql_score:g}{grade}"))
+    labels = ", ".join(
+        f"{k} >= {v:g}" if v is not None else f"{k} otherwise" for k, v in plan.labels
+    )
+    rows.append(("labels", labels or "none"))
+    cal = plan.calibration
+    if cal is None:
+        rows.append(("calibration", "none"))
+    elif isinstance(cal, LogisticCalibration):
+        rows.append(("calibration", f"logistic: slope {cal.slope:g}, intercept {cal.intercept:g}"))
+    else:
+        rows.append(("calibration", f"{len(cal.points)} points"))
+    return rows
 
 
 @app.command()

@@ -12,7 +12,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from leadscore.errors import DataError, UsageError, given, shown
-from leadscore.values import NUMBER_PATTERN, STRIP_CHARS, normalize_text, parse_number
+from leadscore.values import (
+    INTEGRAL_TEXT_LIMIT,
+    NUMBER_PATTERN,
+    STRIP_CHARS,
+    normalize_text,
+    parse_number,
+    text_form,
+)
 
 BINARY_TARGETS = ({"0", "1"}, {"false", "true"}, {"no", "yes"})
 
@@ -95,12 +102,28 @@ def normalized(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
     if pa.types.is_boolean(arr.type):
         return pc.if_else(arr, "true", "false")
     if pa.types.is_floating(arr.type):
-        integral = pc.equal(arr, pc.floor(arr))
-        as_int = pc.cast(pc.if_else(integral, arr, None), pa.int64(), safe=False)
-        arr = pc.if_else(integral, pc.cast(as_int, pa.string()), pc.cast(arr, pa.string()))
+        arr = _float_text(arr)
     elif not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
         arr = pc.cast(arr, pa.string())
     return pc.utf8_lower(pc.utf8_trim(arr, characters=STRIP_CHARS))
+
+
+def _float_text(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Floats as leadscore.values.text_form writes them: whole numbers below
+    INTEGRAL_TEXT_LIMIT without a decimal point, NaN as null, exponents as Python
+    writes them (Arrow writes 1e-7 where Python writes 1e-07)."""
+    arr = pc.if_else(pc.is_nan(arr), None, arr)
+    integral = pc.and_(pc.equal(arr, pc.floor(arr)), pc.less(pc.abs(arr), INTEGRAL_TEXT_LIMIT))
+    as_int = pc.cast(pc.if_else(integral, arr, None), pa.int64())
+    text = pc.if_else(integral, pc.cast(as_int, pa.string()), pc.cast(arr, pa.string()))
+    exponent = pc.fill_null(pc.match_substring(text, "e"), False)
+    if not pc.any(exponent).as_py():
+        return text
+    # Few values have an exponent: those are written by Python itself.
+    written = [text_form(x) for x in pc.filter(arr, exponent).to_pylist()]
+    if isinstance(text, pa.ChunkedArray):
+        text, exponent = text.combine_chunks(), exponent.combine_chunks()
+    return pc.replace_with_mask(text, exponent, pa.array(written, pa.string()))
 
 
 def read_numeric(arr: pa.ChunkedArray | pa.Array, missing: frozenset[str]) -> np.ndarray:

@@ -20,10 +20,10 @@ from leadscore.engines.canonical import (
     first_bad_timestamp,
     first_duplicate_id,
     first_missing_id,
-    model_needs,
 )
 from leadscore.errors import DataError, column_list, given, no_column, shown
 from leadscore.model.schema import ScoringModel
+from leadscore.plan import ScoringPlan, build_plan
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Inputs:
     leads: ir.Table
     events: ir.Table | None
     id_column: str
+    plan: ScoringPlan  # the model's, for this id column: built once, read by every step
 
 
 def check_ids(engine: IbisEngine, raw: ir.Table, name: str, id_column: str) -> None:
@@ -63,7 +64,7 @@ def prepare(
     """Check raw inputs against the model and make them canonical."""
     id_given = id_column is not None
     id_column = id_column or model.id
-    needs = model_needs(model)
+    needs = build_plan(model, id_column)
     columns = engine.columns(leads_raw)
     if id_column not in columns:
         raise no_column(
@@ -122,7 +123,7 @@ def prepare(
         )
     event_ids = events_raw.lead_id if events_raw is not None else None
     leads = engine.view(canonical_leads(leads_raw, id_column, list(needs.lead_columns), event_ids))
-    return Inputs(leads, events, id_column)
+    return Inputs(leads, events, id_column, needs)
 
 
 def _time_problem(value: str | None) -> str:

@@ -2,7 +2,7 @@
 
 Every value is first turned into its *text form*; text tests compare that form with
 case and surrounding white space ignored, numeric tests parse it with NUMBER_PATTERN.
-The Ibis compiler and the reference scorer both follow these definitions.
+The Ibis compiler and the one-lead scorer both follow these definitions.
 """
 
 from __future__ import annotations

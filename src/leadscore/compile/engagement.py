@@ -23,7 +23,7 @@ import ibis.expr.types as ir
 
 from leadscore.compile.dialects import Dialect
 from leadscore.compile.readings import Readings, condition_expr
-from leadscore.model.schema import EventRule, ScoringModel
+from leadscore.plan import EventTerm, ScoringPlan
 from leadscore.timeutil import MIN_EXPONENT, SECONDS_PER_DAY
 
 # Internal column names; the prefix keeps them apart from the user's property names.
@@ -51,7 +51,7 @@ class EventsRead:
 
 
 def event_totals(
-    model: ScoringModel,
+    plan: ScoringPlan,
     ev: EventsRead,
     as_of: ir.FloatingValue,
 ) -> ir.Table:
@@ -60,31 +60,27 @@ def event_totals(
     Up to PER_RULE_LIMITED limited rules and PER_RULE_UNLIMITED others are computed one
     by one; more than that, by hits.
     """
-    rules = list(enumerate(model.engagement.rules))
+    rules = [(t.index, t) for t in plan.events]
     events = ev.table
     aggs: dict[str, ir.Value] = {
         N_EVENTS: events.count(),
         LAST_TS: events.ts.max(where=events.ts <= as_of),
     }
-    unlimited = [(i, r) for i, r in rules if not _is_limited(r)]
-    limited = [(i, r) for i, r in rules if _is_limited(r)]
+    unlimited = [(i, r) for i, r in rules if not r.limited]
+    limited = [(i, r) for i, r in rules if r.limited]
     long_parts: list[ir.Table] = []
     if len(unlimited) > PER_RULE_UNLIMITED:
-        long_parts.append(_by_hits(model, unlimited, ev, as_of))
+        long_parts.append(_by_hits(plan, unlimited, ev, as_of))
     else:
         # Rules without limits are conditional sums in one pass over the events.
         for i, rule in unlimited:
             aggs[rule_column(i)] = _points_sum(
-                rule.points,
-                model.engagement.half_life(rule),
-                events.ts,
-                as_of,
-                where=_matching(model, rule, ev, as_of),
+                rule.points, rule.half_life_days, events.ts, as_of, where=_matching(rule, ev, as_of)
             )
     if len(limited) > PER_RULE_LIMITED:
-        long_parts.append(_by_hits(model, limited, ev, as_of))
+        long_parts.append(_by_hits(plan, limited, ev, as_of))
     else:
-        long_parts += [_limited_rule_totals(model, i, r, ev, as_of) for i, r in limited]
+        long_parts += [_limited_rule_totals(i, r, ev, as_of) for i, r in limited]
     totals = events.group_by("lead_id").aggregate(**aggs)
     pivoted = [i for i, r in rules if rule_column(i) not in aggs]
     if long_parts:
@@ -122,10 +118,6 @@ def _dense_pivot(long: ir.Table, ks: list[int], dialect: Dialect) -> ir.Table:
     )
 
 
-def _is_limited(rule: EventRule) -> bool:
-    return rule.max_per_day is not None or rule.total_limit is not None
-
-
 def _decay(half_life: ir.NumericValue | float, ts: ir.NumericValue, as_of) -> ir.NumericValue:
     """2^(-(T - t) / h); 0 beyond a thousand half-lives (timeutil.MIN_EXPONENT), since
     PostgreSQL raises on underflow rather than giving 0."""
@@ -144,10 +136,10 @@ def _points_sum(
     return (float(points) * _decay(half_life, ts, as_of)).sum(where=where)
 
 
-def _counts(model: ScoringModel, rule: EventRule, ev: EventsRead, as_of) -> ir.BooleanValue:
+def _counts(rule: EventTerm, ev: EventsRead, as_of) -> ir.BooleanValue:
     """Whether an event of the rule's type counts for it: its window and condition."""
     events = ev.table
-    window = model.engagement.window(rule)
+    window = rule.window_days
     keep = events.ts <= as_of
     if window is not None:
         keep = keep & (events.ts > as_of - window * SECONDS_PER_DAY)
@@ -156,20 +148,18 @@ def _counts(model: ScoringModel, rule: EventRule, ev: EventsRead, as_of) -> ir.B
     return keep
 
 
-def _matching(model: ScoringModel, rule: EventRule, ev: EventsRead, as_of) -> ir.BooleanValue:
-    return (ev.table.event == rule.event) & _counts(model, rule, ev, as_of)
+def _matching(rule: EventTerm, ev: EventsRead, as_of) -> ir.BooleanValue:
+    return (ev.table.event == rule.event) & _counts(rule, ev, as_of)
 
 
 # -- one rule at a time -----------------------------------------------------------------
 
 
-def _limited_rule_totals(
-    model: ScoringModel, i: int, rule: EventRule, ev: EventsRead, as_of
-) -> ir.Table:
+def _limited_rule_totals(i: int, rule: EventTerm, ev: EventsRead, as_of) -> ir.Table:
     """Per-lead points of a rule with max_per_day / max_total / first_only."""
-    half_life = model.engagement.half_life(rule)
+    half_life = rule.half_life_days
     events = ev.table
-    kept = events.filter(_matching(model, rule, ev, as_of)).select("lead_id", "ts")
+    kept = events.filter(_matching(rule, ev, as_of)).select("lead_id", "ts")
     if rule.max_per_day == 1:
         # Keeping the first event of each day is a group-by, far cheaper than a window.
         kept = kept.group_by("lead_id", day=(kept.ts / SECONDS_PER_DAY).floor()).aggregate(
@@ -194,19 +184,19 @@ def _limited_rule_totals(
 
 
 def _by_hits(
-    model: ScoringModel, rules: list[tuple[int, EventRule]], ev: EventsRead, as_of
+    plan: ScoringPlan, rules: list[tuple[int, EventTerm]], ev: EventsRead, as_of
 ) -> ir.Table:
     """(lead_id, k, v): each lead's points from rule k, for these rules, in one pass."""
     # Events after T, or older than every rule's window, count for none of them: cut
     # once here, so that the rules whose window is the widest test no time at all.
-    windows = {model.engagement.window(r) for _, r in rules}
+    windows = {r.window_days for _, r in rules}
     widest = None if None in windows else max(w for w in windows if w is not None)
     events = ev.table.filter(ev.table.ts <= as_of)
     if widest is not None:
         events = events.filter(events.ts > as_of - widest * SECONDS_PER_DAY)
 
-    def counts(rule: EventRule) -> ir.BooleanValue:
-        window = model.engagement.window(rule)
+    def counts(rule: EventTerm) -> ir.BooleanValue:
+        window = rule.window_days
         keep = ibis.literal(True)
         if window is not None and window != widest:
             keep = events.ts > as_of - window * SECONDS_PER_DAY
@@ -215,7 +205,7 @@ def _by_hits(
         holds = condition_expr(rule.condition, events, ev.readings, ev.dialect)
         return holds if keep.op() == ibis.literal(True).op() else keep & holds
 
-    by_type: dict[str, list[tuple[int, EventRule]]] = {}
+    by_type: dict[str, list[tuple[int, EventTerm]]] = {}
     for i, rule in rules:
         by_type.setdefault(rule.event, []).append((i, rule))
     # Each event's rules: only those of its type are tried.
@@ -235,12 +225,12 @@ def _by_hits(
     )
     hits = events.select("lead_id", "ts", k=ks.filter(lambda k: k.notnull())).unnest("k")
     # Each rule's parameters, as constant arrays indexed by the rule's index k.
-    every = model.engagement.rules
+    every = plan.events
 
     def param(values: list, of: ir.Table) -> ir.Value:
         return _constants(values)[of.k]
 
-    if any(_is_limited(r) for _, r in rules):
+    if any(r.limited for _, r in rules):
         day = (hits.ts / SECONDS_PER_DAY).floor()
         # Ties in time weigh the same after decay, so which of them is kept cannot matter.
         # A limit of 0 stands for none (a constant array of integers without nulls).
@@ -253,11 +243,11 @@ def _by_hits(
         limit = param([r.total_limit or 0 for r in every], hits)
         hits = hits.filter((limit == 0) | (hits._ls_rank < limit)).drop("_ls_rank")
     points = param([float(r.points) for r in every], hits)
-    if all(model.engagement.half_life(r) is None for _, r in rules):
+    if all(r.half_life_days is None for _, r in rules):
         value = points
     else:
         # A half-life of 0 stands for no decay.
-        half_lives = [model.engagement.half_life(r) or 0.0 for r in every]
+        half_lives = [r.half_life_days or 0.0 for r in every]
         half_life = param([float(h) for h in half_lives], hits)
         decayed = _decay(ibis.ifelse(half_life == 0, 1.0, half_life), hits.ts, as_of)
         value = points * ibis.ifelse(half_life == 0, 1.0, decayed)

@@ -24,6 +24,7 @@ from leadscore.compile.readings import Readings, add_readings, condition_expr, r
 from leadscore.errors import UsageError
 from leadscore.model.conditions import tests_of
 from leadscore.model.schema import LogisticCalibration, ScoringModel
+from leadscore.plan import REASON_KEY_MAX, REASON_RESOLUTION, ScoringPlan, as_plan
 from leadscore.timeutil import MAX_LOG_ODDS, SECONDS_PER_DAY
 
 patch_default_dialects()
@@ -59,10 +60,10 @@ class ScoreQuery:
         return self.scores(self.event_totals)
 
 
-# Reasons are ordered by magnitude at this resolution (points), then by rule name.
-REASON_RESOLUTION = 1e6
+# Reasons are ordered as plan.reason_key orders them; on PostgreSQL by a text key of
+# this many digits (the magnitude, then the rank of the rule's name).
 _KEY_DIGITS, _RANK_DIGITS = 16, 4
-_KEY_MAX = 10**15  # magnitudes beyond 1e9 points share the first place
+_KEY_MAX = REASON_KEY_MAX
 
 # Internal column names; the prefix keeps them apart from the user's attribute names.
 LEAD_KEY = "_ls_lead"
@@ -148,8 +149,8 @@ class Part:
     factor: ir.NumericValue
 
 
-def _probability(model: ScoringModel, score: ir.NumericValue) -> ir.NumericValue:
-    cal = model.calibration
+def _probability(plan: ScoringPlan, score: ir.NumericValue) -> ir.NumericValue:
+    cal = plan.calibration
     if cal is None:
         return ibis.null("float64")
     if isinstance(cal, LogisticCalibration):
@@ -171,7 +172,7 @@ def _identity(table: ir.Table) -> ir.Table:
 
 
 def _finish(
-    model: ScoringModel,
+    plan: ScoringPlan,
     t: ir.Table,
     readings: Readings,
     id_column: str,
@@ -189,20 +190,18 @@ def _finish(
     """
     # 1. Each rule's raw points.
     raw: dict[str, ir.NumericValue] = {}
-    for rule in model.fit.rules:
-        holds = condition_expr(rule.condition, t, readings, dialect)
-        raw[rule.name] = ibis.ifelse(holds, float(rule.points), 0.0)
+    for term in plan.fit:
+        holds = condition_expr(term.condition, t, readings, dialect)
+        raw[term.name] = ibis.ifelse(holds, term.points, 0.0)
     fit_names = list(raw)
-    categories: dict[str | None, list[str]] = {}
+    categories = plan.categories if has_events else ()
     if has_events:
-        for i, rule in enumerate(model.engagement.rules):
-            raw[rule.name] = t[rule_column(i)].fill_null(0.0)
-            categories.setdefault(rule.category, []).append(rule.name)
-        for rule in model.engagement.inactivity:
+        for event_term in plan.events:
+            raw[event_term.name] = t[rule_column(event_term.index)].fill_null(0.0)
+        for idle_term in plan.inactivity:
             last = t[LAST_TS]
-            idle = last.isnull() | (as_of - last > rule.after_days * SECONDS_PER_DAY)
-            raw[rule.name] = ibis.ifelse(idle, float(rule.points), 0.0)
-            categories.setdefault(rule.category, []).append(rule.name)
+            idle = last.isnull() | (as_of - last > idle_term.after_days * SECONDS_PER_DAY)
+            raw[idle_term.name] = ibis.ifelse(idle, idle_term.points, 0.0)
     names = list(raw)
     column = {name: f"_ls_c{i}" for i, name in enumerate(names)}
     t = checkpoint(t.select(_ls_id=t[id_column], **{column[n]: value for n, value in raw.items()}))
@@ -211,17 +210,13 @@ def _finish(
     # range, and the factors that scale the reasons to match: one step, its expressions
     # written out in full (each sum a few times), so that the rules' columns pass
     # through one step instead of four.
-    def has_cap(category: str | None) -> bool:
-        cap = model.engagement.categories.get(category) if category is not None else None
-        return cap is not None and not (cap.min is None and cap.max is None)
-
-    capped = {k: model.engagement.categories[c] for k, c in enumerate(categories) if has_cap(c)}
-    subtotals = [_sum([t[column[n]] for n in members]) for members in categories.values()]
-    clipped = {k: _clip(subtotals[k], cap.min, cap.max) for k, cap in capped.items()}
+    capped = {k: c for k, c in enumerate(categories) if c.capped}
+    subtotals = [_sum([t[column[n]] for n in c.members]) for c in categories]
+    clipped = {k: _clip(subtotals[k], c.low, c.high) for k, c in capped.items()}
     fit = _sum([t[column[n]] for n in fit_names])
     engagement = _sum([clipped.get(k, sub) for k, sub in enumerate(subtotals)])
     raw_total = fit + engagement
-    score = _clip(raw_total, *model.score_range) if model.score_range is not None else raw_total
+    score = _clip(raw_total, *plan.score_range) if plan.score_range is not None else raw_total
     t = checkpoint(
         t.mutate(
             _ls_fit=fit,
@@ -233,7 +228,7 @@ def _finish(
     )
 
     # 3. Grades, labels, MQL, probability and the reasons list.
-    category_of = {n: k for k, members in enumerate(categories.values()) for n in members}
+    category_of = {n: k for k, c in enumerate(categories) for n in c.members}
     parts = [
         Part(
             n,
@@ -245,16 +240,16 @@ def _finish(
         for n in names
     ]
     score, fit = t["_ls_score"], t["_ls_fit"]
-    grade = _grade(model, fit)
+    grade = _grade(plan, fit)
     return t.select(
         lead_id=t["_ls_id"],
         score=score,
         fit_score=fit,
         engagement_score=t["_ls_engagement"],
         grade=grade,
-        label=_label(model, score),
-        mql=_mql(model, score, grade),
-        probability=_probability(model, score),
+        label=_label(plan, score),
+        mql=_mql(plan, score, grade),
+        probability=_probability(plan, score),
         reasons=_reasons_json(parts, t["_ls_scale"], dialect),
     )
 
@@ -269,31 +264,29 @@ def _sum(values: list[ir.NumericValue]) -> ir.NumericValue:
     return values[0]
 
 
-def _grade(model: ScoringModel, fit: ir.NumericValue) -> ir.StringValue:
-    if not model.fit.grades:
+def _grade(plan: ScoringPlan, fit: ir.NumericValue) -> ir.StringValue:
+    if plan.fallback_grade is None:
         return ibis.null("string")
-    cases = [(fit >= minimum, ibis.literal(name)) for name, minimum in model.fit.grades.items()]
-    return ibis.cases(*cases, else_=ibis.literal(model.grade_names[-1]))
+    cases = [(fit >= low, ibis.literal(name)) for name, low in plan.grades]
+    return ibis.cases(*cases, else_=ibis.literal(plan.fallback_grade))
 
 
-def _label(model: ScoringModel, score: ir.NumericValue) -> ir.StringValue:
-    cases = []
-    for name, minimum in model.thresholds.labels.items():
-        cases.append((score >= minimum if minimum is not None else ibis.literal(True), name))
+def _label(plan: ScoringPlan, score: ir.NumericValue) -> ir.StringValue:
+    cases = [
+        (score >= low if low is not None else ibis.literal(True), ibis.literal(name))
+        for name, low in plan.labels
+    ]
     if not cases:
         return ibis.null("string")
-    return ibis.cases(*[(c, ibis.literal(n)) for c, n in cases], else_=ibis.null("string"))
+    return ibis.cases(*cases, else_=ibis.null("string"))
 
 
-def _mql(model: ScoringModel, score: ir.NumericValue, grade: ir.StringValue) -> ir.BooleanValue:
-    mql = model.thresholds.mql
-    if mql is None:
+def _mql(plan: ScoringPlan, score: ir.NumericValue, grade: ir.StringValue) -> ir.BooleanValue:
+    if plan.mql_score is None:
         return ibis.literal(False)
-    out = score >= mql.score
-    if mql.min_grade is not None:
-        order = model.grade_names
-        good_enough = order[: order.index(mql.min_grade) + 1]
-        out = out & grade.isin(good_enough)
+    out = score >= plan.mql_score
+    if plan.mql_grades is not None:
+        out = out & grade.isin(sorted(plan.mql_grades))
     return out.fill_null(False)
 
 
@@ -301,7 +294,7 @@ def _mql(model: ScoringModel, score: ir.NumericValue, grade: ir.StringValue) -> 
 
 
 def compile_model(
-    model: ScoringModel,
+    model: ScoringModel | ScoringPlan,
     leads: ir.Table,
     events: ir.Table | None,
     *,
@@ -316,58 +309,60 @@ def compile_model(
     `view` names the events with their readings (an engine's view), so that every
     rule reads the readings instead of repeating them.
     """
-    id_column = id_column or model.id
-    _check_patterns(model, dialect)
+    plan = as_plan(model, id_column)
+    id_column = plan.id_column
+    _check_patterns(plan, dialect)
+    missing = sorted(plan.missing)
     as_of_expr = ibis.literal(float(as_of)) if as_of is not None else ibis.now().epoch_seconds()
-    has_events = events is not None and bool(model.engagement.rules or model.engagement.inactivity)
+    has_events = events is not None and plan.has_engagement
     totals = None
     if has_events:
         assert events is not None
-        readings = readings_for(r.condition for r in model.engagement.rules)
-        read = add_readings(events, readings, sorted(model.missing_set), dialect)
+        readings = readings_for(t.condition for t in plan.events)
+        read = add_readings(events, readings, missing, dialect)
         ev = EventsRead(view(read) if readings.text else events, readings, dialect)
-        totals = event_totals(model, ev, as_of_expr)
+        totals = event_totals(plan, ev, as_of_expr)
 
     def scores(event_totals: ir.Table | None, checkpoint: Checkpoint = _identity) -> ir.Table:
         # Each attribute the rules test, read once, before the join makes the table wide.
-        readings = readings_for(r.condition for r in model.fit.rules)
+        readings = readings_for(t.condition for t in plan.fit)
         t = leads
         if readings.text:
-            t = checkpoint(add_readings(leads, readings, sorted(model.missing_set), dialect))
+            t = checkpoint(add_readings(leads, readings, missing, dialect))
         if event_totals is not None:
             renamed = event_totals.rename({LEAD_KEY: "lead_id"})
             t = t.left_join(renamed, t[id_column] == renamed[LEAD_KEY]).drop(LEAD_KEY)
         has_totals = has_events and event_totals is not None
-        return _finish(model, t, readings, id_column, as_of_expr, has_totals, dialect, checkpoint)
+        return _finish(plan, t, readings, id_column, as_of_expr, has_totals, dialect, checkpoint)
 
     return ScoreQuery(totals, scores)
 
 
-def _check_patterns(model: ScoringModel, dialect: Dialect) -> None:
+def _check_patterns(plan: ScoringPlan, dialect: Dialect) -> None:
     """Translate every pattern now: one the backend cannot run fails before any query."""
-    rules = [*model.fit.rules, *model.engagement.rules]
-    for rule in rules:
-        for test in tests_of(rule.condition):
+    for term in (*plan.fit, *plan.events):
+        for test in tests_of(term.condition):
             if test.op == "matches":
                 try:
                     dialect.regex(test.value)
                 except patterns.PatternError as exc:
-                    raise UsageError(f"rule {rule.name!r}: its pattern {exc}") from None
+                    raise UsageError(f"rule {term.name!r}: its pattern {exc}") from None
 
 
 def account_scores(
-    model: ScoringModel,
+    model: ScoringModel | ScoringPlan,
     leads: ir.Table,
     scores: ir.Table,
     id_column: str,
     dialect: Dialect = PORTABLE,
 ) -> ir.Table:
     """One row per account (SPEC: sum, max, or mean of the top k lead scores)."""
-    accounts = model.accounts
+    plan = as_plan(model, id_column)
+    accounts = plan.model.accounts
     assert accounts is not None
     key = dialect.lower(leads[accounts.key].strip())
     keyed = leads.select(_ls_id=leads[id_column], account=key)
-    not_accounts = sorted(model.missing_set | set(accounts.excluded))
+    not_accounts = sorted(plan.missing | set(accounts.excluded))
     keyed = keyed.filter(keyed.account.notnull() & ~keyed.account.isin(not_accounts))
     t = scores.join(keyed, scores.lead_id == keyed["_ls_id"])
     if accounts.aggregate == "top_k_mean":

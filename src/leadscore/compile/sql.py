@@ -7,9 +7,9 @@ import sqlglot
 
 from leadscore.compile.dialects import dialect_for
 from leadscore.compile.ibis_compiler import compile_model
-from leadscore.engines.canonical import model_needs
 from leadscore.errors import UsageError
 from leadscore.model.schema import ScoringModel
+from leadscore.plan import build_plan
 
 # --engine names and URL schemes -> sqlglot dialects that Ibis compiles to.
 _DIALECTS = {
@@ -40,7 +40,7 @@ def model_sql(model: ScoringModel, *, dialect: str = "duckdb", as_of: float | No
         import leadscore.engines.spark  # noqa: F401
 
         ibis.pyspark  # noqa: B018
-    needs = model_needs(model)
+    needs = build_plan(model)
     leads = ibis.table(
         {model.id: "string", **{c: "string" for c in needs.lead_columns if c != model.id}},
         name="leads",

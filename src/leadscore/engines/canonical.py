@@ -9,45 +9,16 @@ in error messages.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from leadscore import timeutil
-from leadscore.model.conditions import columns_of
-from leadscore.model.schema import ScoringModel
 from leadscore.values import INTEGRAL_TEXT_LIMIT
 
 ROW = "_ls_row"
 EVENT_REQUIRED = ("lead_id", "event", "timestamp")
-
-
-@dataclass(frozen=True)
-class Needs:
-    """The columns a model reads, with the rules that read them (for error messages)."""
-
-    lead_columns: dict[str, str]
-    event_columns: dict[str, str]
-
-
-def model_needs(model: ScoringModel) -> Needs:
-    lead: dict[str, str] = {}
-    for i, rule in enumerate(model.fit.rules):
-        for column in sorted(columns_of(rule.condition)):
-            lead.setdefault(column, f"fit.rules[{i}] {rule.name!r}")
-    if model.accounts is not None:
-        lead.setdefault(model.accounts.key, "accounts.key")
-    if model.predictive is not None:
-        for i, feature in enumerate(model.predictive.features):
-            if feature.column is not None:
-                lead.setdefault(feature.column, f"predictive.features[{i}]")
-    event: dict[str, str] = {}
-    for i, rule in enumerate(model.engagement.rules):
-        for column in sorted(columns_of(rule.condition)):
-            event.setdefault(column, f"engagement.rules[{i}] {rule.name!r}")
-    return Needs(lead, event)
 
 
 def text_form(col: ir.Value) -> ir.StringValue:

@@ -25,8 +25,10 @@ from leadscore.engines import DuckDBEngine
 from leadscore.engines.canonical import ROW, text_form
 from leadscore.errors import DataError, given, no_column
 from leadscore.inputs import Inputs, check_ids, prepare
+from leadscore.model.conditions import columns_of
 from leadscore.model.load import predictive_path
 from leadscore.model.schema import ScoringModel
+from leadscore.plan import ScoringPlan, build_plan
 
 Progress = Callable[[str, float], None]
 _REASONS_TYPE = '[{"rule": "VARCHAR", "points": "DOUBLE"}]'
@@ -37,7 +39,7 @@ class ModelScores:
     """One model's scores of a population, row for row with `Population.ids`."""
 
     path: Path
-    model: ScoringModel
+    plan: ScoringPlan  # the model's: its rules, grades and MQL as scoring read them
     score: np.ndarray
     grade: np.ndarray  # text, object array
     label: np.ndarray  # text or None
@@ -48,6 +50,10 @@ class ModelScores:
     reasons: pa.ChunkedArray
     contributions: sparse.csr_matrix  # lead x rule (model.rule_names order)
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def model(self) -> ScoringModel:
+        return self.plan.model
 
     @property
     def title(self) -> str:
@@ -209,8 +215,8 @@ def score_population(
     if prepared.has_outcomes:
         y = pc.fill_null(fetched["_ls_y"], -1).to_numpy().astype(np.int8)
     scored = [
-        _model_scores(path, model, fetched, k, warnings[k])
-        for k, (path, model) in enumerate(prepared.models)
+        _model_scores(path, inputs.plan, fetched, k, warnings[k])
+        for k, ((path, _), inputs) in enumerate(zip(prepared.models, prepared.inputs, strict=True))
     ]
     attributes = {c: fetched[c] for c in prepared.fit_columns}
     return Population(prepared.source, prepared.as_of, ids, y, attributes, scored)
@@ -234,11 +240,9 @@ def latest_event(engine: DuckDBEngine, inputs: Inputs) -> float:
 
 def fit_attributes(model: ScoringModel) -> list[str]:
     """The lead columns the fit rules read, in rule order."""
-    from leadscore.model.conditions import columns_of
-
     seen: dict[str, None] = {}
-    for rule in model.fit.rules:
-        for column in sorted(columns_of(rule.condition)):
+    for term in build_plan(model).fit:
+        for column in sorted(columns_of(term.condition)):
             seen.setdefault(column)
     return list(seen)
 
@@ -311,7 +315,7 @@ def _outcomes(
 
 
 def _model_scores(
-    path: Path, model: ScoringModel, fetched: pa.Table, k: int, warnings: list[str]
+    path: Path, plan: ScoringPlan, fetched: pa.Table, k: int, warnings: list[str]
 ) -> ModelScores:
     def column(name: str) -> pa.ChunkedArray:
         return fetched[f"_m{k}_{name}"]
@@ -320,14 +324,14 @@ def _model_scores(
     reasons = column("reasons")
     return ModelScores(
         path=path,
-        model=model,
+        plan=plan,
         score=column("score").to_numpy().astype(float),
         grade=np.asarray(column("grade").to_pylist(), dtype=object),
         label=np.asarray(column("label").to_pylist(), dtype=object),
         mql=pc.fill_null(column("mql"), False).to_numpy(zero_copy_only=False).astype(bool),
         probability=probability.to_numpy().astype(float),
         reasons=reasons,
-        contributions=contributions(reasons, model.rule_names),
+        contributions=contributions(reasons, list(plan.rule_names)),
         warnings=warnings,
     )
 

@@ -183,17 +183,15 @@ def mql_at(y: np.ndarray, chosen: np.ndarray) -> dict:
 
 def grade_ok(scores: ModelScores) -> np.ndarray:
     """Leads whose grade meets the model's MQL minimum grade (all, without one)."""
-    mql = scores.model.thresholds.mql
-    if mql is None or mql.min_grade is None:
+    allowed = scores.plan.mql_grades
+    if allowed is None:
         return np.ones(scores.score.size, dtype=bool)
-    names = scores.model.grade_names
-    allowed = names[: names.index(mql.min_grade) + 1]
-    return np.isin(scores.grade, allowed)
+    return np.isin(scores.grade, sorted(allowed))
 
 
 def mql_thresholds(y: np.ndarray, scores: ModelScores) -> dict:
     """MQL volume, precision and recall at the model's threshold and at candidates."""
-    model_mql = scores.model.thresholds.mql
+    threshold_now = scores.plan.mql_score
     eligible = grade_ok(scores)
     candidates: dict[float, str] = {}
     eligible_scores = scores.score[eligible]
@@ -203,16 +201,17 @@ def mql_thresholds(y: np.ndarray, scores: ModelScores) -> dict:
         if eligible_scores.size:
             at = volume_threshold(eligible_scores, math.floor(share * scores.score.size))
             candidates.setdefault(at, f"top {share:.0%}")
-    if model_mql is not None:
-        candidates[float(model_mql.score)] = "model"
+    if threshold_now is not None:
+        candidates[threshold_now] = "model"
     rows = []
     for threshold in sorted(candidates, reverse=True):
         row = {"threshold": threshold, "source": candidates[threshold]}
         row.update(mql_at(y, (scores.score >= threshold) & eligible))
         rows.append(row)
     current = None
-    if model_mql is not None:
-        current = {"threshold": float(model_mql.score), "min_grade": model_mql.min_grade}
+    if threshold_now is not None:
+        min_grade = scores.model.thresholds.mql.min_grade  # type: ignore[union-attr]
+        current = {"threshold": threshold_now, "min_grade": min_grade}
         current.update(mql_at(y, scores.mql))
     return {"model": current, "candidates": rows}
 
@@ -253,9 +252,9 @@ def performance(y: np.ndarray, scores: ModelScores) -> dict:
         ],
         scores.probability,
     )
-    grades = scores.model.grade_names if scores.model.fit.grades else []
+    grades = scores.plan.grade_names
     out["grades"] = by_group(y, [(g, scores.grade == g) for g in grades], scores.probability)
-    labels = list(scores.model.thresholds.labels)
+    labels = [name for name, _ in scores.plan.labels]
     label_masks = [(name, scores.label == name) for name in labels]
     unlabelled = np.array([v is None for v in scores.label])
     if labels and unlabelled.any():

@@ -27,19 +27,16 @@ NEARLY_ALL = 0.99
 
 
 def rule_kinds(scores: ModelScores) -> list[dict]:
-    """Name, kind, points and category of every rule, in model order."""
-    m = scores.model
-    out = [
-        {"rule": r.name, "kind": "fit", "points": float(r.points), "category": None}
-        for r in m.fit.rules
+    """Name, kind, points and category of every rule, in the order of contributions."""
+    plan = scores.plan
+    out = [{"rule": t.name, "kind": "fit", "points": t.points, "category": None} for t in plan.fit]
+    out += [
+        {"rule": t.name, "kind": "engagement", "points": t.points, "category": t.category}
+        for t in plan.events
     ]
     out += [
-        {"rule": r.name, "kind": "engagement", "points": float(r.points), "category": r.category}
-        for r in m.engagement.rules
-    ]
-    out += [
-        {"rule": r.name, "kind": "inactivity", "points": float(r.points), "category": r.category}
-        for r in m.engagement.inactivity
+        {"rule": t.name, "kind": "inactivity", "points": t.points, "category": t.category}
+        for t in plan.inactivity
     ]
     return out
 
