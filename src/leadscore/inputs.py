@@ -7,8 +7,10 @@ Used by scoring, learning and review alike (the one home of `prepare` and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import ibis.expr.types as ir
+import pyarrow as pa
 
 from leadscore import timeutil
 from leadscore.compile.dialects import dialect_for
@@ -24,6 +26,23 @@ from leadscore.engines.canonical import (
 from leadscore.errors import DataError, column_list, given, no_column, shown
 from leadscore.model.schema import ScoringModel
 from leadscore.plan import ScoringPlan, build_plan
+
+# An input as the data-level APIs take it: a file, or a table already in memory.
+Source = Path | pa.Table
+
+
+def open_source(engine: IbisEngine, source: Source) -> ir.Table:
+    """A raw input table (with its row numbers) from a file or an in-memory table."""
+    if isinstance(source, pa.Table):
+        return engine.from_arrow(source)
+    return engine.open(source)
+
+
+def source_name(source: Source | None, field: str) -> str | None:
+    """How messages name an input: its path, or the field it was given as."""
+    if source is None:
+        return None
+    return field if isinstance(source, pa.Table) else str(source)
 
 
 @dataclass(frozen=True)

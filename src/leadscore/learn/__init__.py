@@ -1,7 +1,9 @@
 """`leadscore learn`: from leads with an outcome to a model file people can read.
 
-load_dataset -> analyse and fit the scorecard -> cross-fitted calibration -> MQL
-threshold, grades, labels -> (optionally) the predictive model -> write_model.
+load_dataset (a file or an Arrow table) -> learn: analyse and fit the scorecard ->
+cross-fitted calibration -> MQL threshold, grades, labels -> (optionally) the predictive
+model -> Learned, whose .model() is the parsed model. Files are written only by
+learn.report.write_outputs (the command line's thin wrapper).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from leadscore.learn.thresholds import (
     trade_off,
 )
 from leadscore.logistic import Logistic, fit_logistic
+from leadscore.model.schema import ScoringModel
 
 Step = Callable[[str], None]
 
@@ -56,6 +59,24 @@ class Learned:
     grades: dict[str, float]
     labels: dict[str, float]
     predictive: predictive_model.Trained | None = None
+
+    def model_text(self, name: str, *, source: str | None = None) -> str:
+        """The commented YAML of the learned model; a predictive part is named
+        `<name>.lgb.txt` (write it with learn.predictive.save)."""
+        from leadscore.learn.model_file import model_yaml
+
+        return model_yaml(
+            self,
+            name=name,
+            source=source or self.data.source,
+            predictive_file=f"{name}.lgb.txt" if self.predictive is not None else None,
+        )
+
+    def model(self, name: str = "learned") -> ScoringModel:
+        """The learned model, parsed: what scoring, review and the service take."""
+        from leadscore.model import parse_model
+
+        return parse_model(self.model_text(name), f"{name}.yaml")
 
 
 def learn(

@@ -9,7 +9,6 @@ a million leads with a dozen attributes take a few hundred megabytes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -20,7 +19,7 @@ from leadscore.engines import DuckDBEngine
 from leadscore.engines.canonical import ROW, key_form
 from leadscore.errors import DataError, UsageError, given, no_column, shown
 from leadscore.features import Feature
-from leadscore.inputs import prepare
+from leadscore.inputs import Source, open_source, prepare, source_name
 from leadscore.values import NUMBER_PATTERN, STRIP_CHARS, normalize_text
 
 # Placeholders read as missing in every attribute; --missing adds more (sentinels like 999).
@@ -67,11 +66,11 @@ class Dataset:
 
 
 def load_dataset(
-    leads: Path,
+    leads: Source,
     *,
     target: str,
     id_column: str | None = None,
-    events: Path | None = None,
+    events: Source | None = None,
     exclude: list[str] = (),  # type: ignore[assignment]
     positive: str | None = None,
     missing: list[str] = (),  # type: ignore[assignment]
@@ -79,13 +78,15 @@ def load_dataset(
     min_converters: int = MIN_CONVERTERS,
     encoding: str = "utf-8",
 ) -> Dataset:
-    """Read and check the leads; raise DataError or UsageError on anything unusable."""
+    """Read and check the leads (a file, or an Arrow table); raise DataError or UsageError
+    on anything unusable."""
     engine = DuckDBEngine(encoding)
     try:
-        raw = engine.open(leads)
+        raw = open_source(engine, leads)
         table = engine.to_arrow(raw.order_by(ROW))
         columns = [c for c in table.column_names if c != ROW]
-        name = str(leads)
+        name = source_name(leads, "leads")
+        assert name is not None
         if target not in columns:
             raise no_column(name, "target column", target, columns)
         for column in exclude:
@@ -277,7 +278,7 @@ _KEYS = ("_ls_key", "_ls_order", "lead_id", "lead_id_right")
 def _event_counts(
     engine: DuckDBEngine,
     leads_raw,
-    events_path: Path,
+    events_source: Source,
     id_column: str,
     as_of: float | None,
     notes: list[str],
@@ -290,9 +291,9 @@ def _event_counts(
         engine,
         shell,
         leads_raw,
-        engine.open(events_path),
+        open_source(engine, events_source),
         leads_name="leads",
-        events_name=str(events_path),
+        events_name=source_name(events_source, "events"),
         id_column=id_column,
     )
     assert inputs.events is not None
@@ -313,7 +314,7 @@ def _event_counts(
     if total and not matched:
         sample = engine.to_arrow(ev.select("lead_id").distinct().limit(3))["lead_id"].to_pylist()
         raise DataError(
-            str(events_path),
+            str(source_name(events_source, "events")),
             f"none of its {total:,} events belongs to a lead of the leads file (its lead_id "
             f"values look like {', '.join(shown(str(v), 40) for v in sample)}; the leads' "
             f"{id_column!r} must hold the same ids)",

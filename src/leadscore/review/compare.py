@@ -53,7 +53,7 @@ def _side(y: np.ndarray, scores: ModelScores, role: str) -> dict:
         "role": role,
         "model": scores.model.model,
         "version": scores.model.version,
-        "file": str(scores.path),
+        "file": scores.source,
         "mql_threshold": None
         if scores.model.thresholds.mql is None
         else float(scores.model.thresholds.mql.score),

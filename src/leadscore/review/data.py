@@ -24,7 +24,7 @@ from leadscore.columns import read_outcome
 from leadscore.engines import DuckDBEngine
 from leadscore.engines.canonical import ROW, text_form
 from leadscore.errors import DataError, given, no_column
-from leadscore.inputs import Inputs, check_ids, prepare
+from leadscore.inputs import Inputs, Source, check_ids, open_source, prepare, source_name
 from leadscore.model.conditions import columns_of
 from leadscore.model.load import predictive_path
 from leadscore.model.schema import ScoringModel
@@ -38,7 +38,7 @@ _REASONS_TYPE = '[{"rule": "VARCHAR", "points": "DOUBLE"}]'
 class ModelScores:
     """One model's scores of a population, row for row with `Population.ids`."""
 
-    path: Path
+    source: str  # the model's file, or the name its caller gave it
     plan: ScoringPlan  # the model's: its rules, grades and MQL as scoring read them
     score: np.ndarray
     grade: np.ndarray  # text, object array
@@ -104,10 +104,23 @@ class Population:
 
 
 @dataclass(frozen=True)
+class ModelInput:
+    """A model to review: parsed, with the name reports give it and its predictive file."""
+
+    model: ScoringModel
+    source: str  # its file, or a name
+    predictive_file: Path | None = None
+
+    @classmethod
+    def from_file(cls, path: Path, model: ScoringModel) -> ModelInput:
+        return cls(model, str(path), predictive_path(path, model))
+
+
+@dataclass(frozen=True)
 class Outcomes:
     target: str
     positive: str | None = None
-    file: Path | None = None  # default: the target column of the leads file
+    file: Source | None = None  # default: the target column of the leads
     # Leads the outcomes file does not list did not convert (a file of won deals).
     absent_not_converted: bool = False
 
@@ -120,7 +133,7 @@ class Prepared:
     """A leads file checked against the models (and its outcomes), ready to score."""
 
     source: str
-    models: list[tuple[Path, ScoringModel]]
+    models: list[ModelInput]
     inputs: list[Inputs]
     base: ir.Table  # text id, the fit columns and (with outcomes) `_ls_y`
     fit_columns: list[str]
@@ -131,9 +144,9 @@ class Prepared:
 
 def prepare_population(
     engine: DuckDBEngine,
-    models: list[tuple[Path, ScoringModel]],
-    leads: Path,
-    events: Path | None,
+    models: list[ModelInput],
+    leads: Source,
+    events: Source | None,
     *,
     id_column: str | None,
     as_of: float | None,
@@ -144,19 +157,21 @@ def prepare_population(
     Every check a user can fail runs here, so that a review stops on bad input before
     the scoring, which can take minutes.
     """
-    raw = engine.open(leads)
-    raw_events = engine.open(events) if events is not None else None
+    raw = open_source(engine, leads)
+    raw_events = open_source(engine, events) if events is not None else None
+    leads_name = source_name(leads, "leads")
+    assert leads_name is not None
     inputs = []
-    for k, (path, model) in enumerate(models):
+    for k, entry in enumerate(models):
         try:
             inputs.append(
                 prepare(
                     engine,
-                    model,
+                    entry.model,
                     raw,
                     raw_events,
-                    leads_name=str(leads),
-                    events_name=str(events) if events is not None else None,
+                    leads_name=leads_name,
+                    events_name=source_name(events, "events"),
                     id_column=id_column,
                 )
             )
@@ -166,7 +181,7 @@ def prepare_population(
             # The challenger reads the same files: say that the rule is the challenger's.
             raise DataError(
                 exc.path,
-                f"{exc.message} (in the {given('compare')} model {path})",
+                f"{exc.message} (in the {given('compare')} model {entry.source})",
                 row=exc.row,
                 column=exc.column,
             ) from None
@@ -174,16 +189,18 @@ def prepare_population(
         as_of = latest_event(engine, inputs[0])
     table = inputs[0].leads
     key = inputs[0].id_column
-    fit_columns = sorted({c for c in table.columns if c != key} & set(fit_attributes(models[0][1])))
+    fit_columns = sorted(
+        {c for c in table.columns if c != key} & set(fit_attributes(models[0].model))
+    )
     base = table.select(_ls_id=text_form(table[key]), **{c: table[c] for c in fit_columns})
     positive = None
     if outcomes is not None:
-        known, positive = _outcomes(engine, raw, leads, outcomes, key)
+        known, positive = _outcomes(engine, raw, leads_name, outcomes, key)
         base = base.left_join(known, base._ls_id == known._ls_oid).drop("_ls_oid")
         if outcomes.absent_not_converted:
             base = base.mutate(_ls_y=base._ls_y.fill_null(0))
     return Prepared(
-        str(leads), models, inputs, base, fit_columns, as_of, positive, outcomes is not None
+        leads_name, models, inputs, base, fit_columns, as_of, positive, outcomes is not None
     )
 
 
@@ -194,14 +211,14 @@ def score_population(
     base = prepared.base
     warnings: list[list[str]] = []
     n = len(prepared.models)
-    for k, ((path, model), inputs) in enumerate(zip(prepared.models, prepared.inputs, strict=True)):
+    for k, (entry, inputs) in enumerate(zip(prepared.models, prepared.inputs, strict=True)):
         scores, run = score_inputs(
             engine,
-            model,
+            entry.model,
             inputs,
             as_of=prepared.as_of,
             progress=_prefixed(progress, k, n),
-            predictive_file=predictive_path(path, model),
+            predictive_file=entry.predictive_file,
         )
         warnings.append(run.warnings)
         columns = ("score", "grade", "label", "mql", "probability", "reasons")
@@ -215,8 +232,8 @@ def score_population(
     if prepared.has_outcomes:
         y = pc.fill_null(fetched["_ls_y"], -1).to_numpy().astype(np.int8)
     scored = [
-        _model_scores(path, inputs.plan, fetched, k, warnings[k])
-        for k, ((path, _), inputs) in enumerate(zip(prepared.models, prepared.inputs, strict=True))
+        _model_scores(entry.source, inputs.plan, fetched, k, warnings[k])
+        for k, (entry, inputs) in enumerate(zip(prepared.models, prepared.inputs, strict=True))
     ]
     attributes = {c: fetched[c] for c in prepared.fit_columns}
     return Population(prepared.source, prepared.as_of, ids, y, attributes, scored)
@@ -250,13 +267,13 @@ def fit_attributes(model: ScoringModel) -> list[str]:
 def _outcomes(
     engine: DuckDBEngine,
     leads_raw: ir.Table,
-    leads: Path,
+    leads: str,
     outcomes: Outcomes,
     key: str,
 ) -> tuple[ir.Table, str]:
     """Each lead's outcome (`_ls_oid`, `_ls_y`: 1, 0 or -1 when empty), checked."""
-    raw = leads_raw if outcomes.file is None else engine.open(outcomes.file)
-    name = str(outcomes.file or leads)
+    raw = leads_raw if outcomes.file is None else open_source(engine, outcomes.file)
+    name = source_name(outcomes.file, "outcomes") or leads
     columns = engine.columns(raw)
     if outcomes.target not in columns:
         raise no_column(name, "target column", outcomes.target, columns)
@@ -315,7 +332,7 @@ def _outcomes(
 
 
 def _model_scores(
-    path: Path, plan: ScoringPlan, fetched: pa.Table, k: int, warnings: list[str]
+    source: str, plan: ScoringPlan, fetched: pa.Table, k: int, warnings: list[str]
 ) -> ModelScores:
     def column(name: str) -> pa.ChunkedArray:
         return fetched[f"_m{k}_{name}"]
@@ -323,7 +340,7 @@ def _model_scores(
     probability = pc.fill_null(pc.cast(column("probability"), pa.float64()), np.nan)
     reasons = column("reasons")
     return ModelScores(
-        path=path,
+        source=source,
         plan=plan,
         score=column("score").to_numpy().astype(float),
         grade=np.asarray(column("grade").to_pylist(), dtype=object),
