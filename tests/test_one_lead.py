@@ -155,3 +155,14 @@ def test_a_plan_is_read_not_rebuilt_by_the_scorer() -> None:
         parse_model("model: m\nfit:\n  rules:\n    - {name: a, points: 1, if: {x: 1}}\n")
     )
     assert LeadScorer(plan).plan is plan
+
+
+def test_an_event_without_a_readable_time_is_named() -> None:
+    rules = "  rules:\n    - {name: v, event: view, points: 1}\n"
+    model = parse_model("model: m\nengagement:\n" + rules)
+    scorer = LeadScorer(model)
+    ok = {"event": "view", "timestamp": "2024-01-01"}
+    with pytest.raises(UsageError, match=r"events\[1\]\.timestamp: required"):
+        scorer.score({"lead_id": "a"}, [ok, {"event": "view"}], as_of="2024-02-01")
+    with pytest.raises(UsageError, match=r"events\[0\]\.timestamp: 'yesterday' is not a time"):
+        scorer.score({"lead_id": "a"}, [{"event": "view", "timestamp": "yesterday"}], as_of=0)

@@ -27,7 +27,7 @@ from leadscore.features import Feature
 from leadscore.model.conditions import AllOf, AnyOf, Condition, Test
 from leadscore.model.schema import ScoringModel
 from leadscore.plan import EventTerm, ScoringPlan, build_plan, reason_key
-from leadscore.timeutil import MIN_EXPONENT, SECONDS_PER_DAY, to_epoch
+from leadscore.timeutil import MIN_EXPONENT, SECONDS_PER_DAY, TimeError, to_epoch
 from leadscore.values import is_missing, normalize_text, parse_number, text_form
 
 Row = Mapping[str, Any]
@@ -226,7 +226,10 @@ class LeadScorer:
         self, leads: Iterable[tuple[Row, Iterable[Row]]], *, as_of: object
     ) -> list[LeadScore]:
         """Score (lead, its events) pairs; the predictive part runs once for them all."""
-        now = to_epoch(as_of)
+        try:
+            now = to_epoch(as_of)
+        except TimeError as exc:
+            raise UsageError(f"as_of: {exc}") from None
         pairs = [(lead, _events(evs)) for lead, evs in leads]
         scored = [self._score(lead, evs, now) for lead, evs in pairs]
         if self._predictor is None or not pairs:
@@ -324,10 +327,17 @@ class LeadScorer:
 
 
 def _events(events: Iterable[Row]) -> list[_Event]:
-    return [
-        _Event(to_epoch(e["timestamp"]), text_form(e.get("event_id")) or "", i, e)
-        for i, e in enumerate(events)
-    ]
+    """The events with their times read; a missing or unreadable time names the event."""
+    out = []
+    for i, e in enumerate(events):
+        if e.get("timestamp") is None:
+            raise UsageError(f"events[{i}].timestamp: required, but missing")
+        try:
+            t = to_epoch(e["timestamp"])
+        except TimeError as exc:
+            raise UsageError(f"events[{i}].timestamp: {exc}") from None
+        out.append(_Event(t, text_form(e.get("event_id")) or "", i, e))
+    return out
 
 
 def _with_prediction(s: LeadScore, probability: float, factors: tuple) -> LeadScore:
