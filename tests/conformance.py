@@ -1,8 +1,8 @@
 """Engine cases: small inputs that pin one piece of SPEC 1 "Exact semantics" each.
 
-Every case runs on every engine (tests/test_conformance.py) and on the reference
-scorer; outputs are compared row by row. Some cases also carry values computed by
-hand, which checks the reference itself.
+Every case runs on every engine (tests/test_conformance.py), the one-lead scorer
+included; outputs are compared row by row. Some cases also carry values computed by
+hand, which checks the one-lead scorer itself.
 """
 
 from __future__ import annotations
