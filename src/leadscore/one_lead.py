@@ -13,6 +13,7 @@ frozen LeadScore, or as a plain dict with `as_dict()`.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -235,8 +236,6 @@ class LeadScorer:
         if self._predictor is None or not pairs:
             return scored
         prediction = self._predictor.predict(self._features(pairs, now))
-        import json
-
         return [
             _with_prediction(s, float(p), tuple(json.loads(f)))
             for s, p, f in zip(scored, prediction.probability, prediction.factors, strict=True)
