@@ -752,3 +752,8 @@ def demo(
         f"-o {folder}/review.html",
         highlight=False,
     )
+
+
+# The service's commands (serve, keys, import) live in their own module; importing it
+# registers them on `app`.
+from leadscore import cli_service  # noqa: E402, F401

@@ -224,15 +224,29 @@ class LeadScorer:
         return self.score_many([(lead, events)], as_of=as_of)[0]
 
     def score_many(
-        self, leads: Iterable[tuple[Row, Iterable[Row]]], *, as_of: object
+        self,
+        leads: Iterable[tuple[Row, Iterable[Row]]],
+        *,
+        as_of: object,
+        latest: Sequence[float | None] | None = None,
     ) -> list[LeadScore]:
-        """Score (lead, its events) pairs; the predictive part runs once for them all."""
+        """Score (lead, its events) pairs; the predictive part runs once for them all.
+
+        `latest` is each lead's latest event time up to `as_of` (None: it has none), for a
+        caller that passes only the events the windows need (`EventNeeds`): inactivity
+        then reads it instead of the events given.
+        """
         try:
             now = to_epoch(as_of)
         except TimeError as exc:
             raise UsageError(f"as_of: {exc}") from None
         pairs = [(lead, _events(evs)) for lead, evs in leads]
-        scored = [self._score(lead, evs, now) for lead, evs in pairs]
+        if latest is None:
+            latest = [_latest(evs, now) for _, evs in pairs]
+        scored = [
+            self._score(lead, evs, now, last)
+            for (lead, evs), last in zip(pairs, latest, strict=True)
+        ]
         if self._predictor is None or not pairs:
             return scored
         prediction = self._predictor.predict(self._features(pairs, now))
@@ -241,7 +255,9 @@ class LeadScorer:
             for s, p, f in zip(scored, prediction.probability, prediction.factors, strict=True)
         ]
 
-    def _score(self, lead: Row, events: list[_Event], now: float) -> LeadScore:
+    def _score(
+        self, lead: Row, events: list[_Event], now: float, latest: float | None
+    ) -> LeadScore:
         plan = self.plan
         fit_parts = {name: points for name, points, holds in self._fit if holds(lead)}
         fit_score = sum(fit_parts.values())
@@ -250,8 +266,6 @@ class LeadScorer:
         if plan.has_engagement:
             for term, holds in self._events:
                 parts[term.name] = _rule_points(term, holds, events, now)
-            past = [ev.t for ev in events if ev.t <= now]
-            latest = max(past) if past else None
             for idle in plan.inactivity:
                 inactive = latest is None or now - latest > idle.after_days * SECONDS_PER_DAY
                 parts[idle.name] = idle.points if inactive else 0.0
@@ -323,6 +337,10 @@ class LeadScorer:
     def accounts(self, leads: Iterable[Row], scores: Mapping[Any, LeadScore]) -> list[AccountScore]:
         """SPEC `accounts`: leads grouped by their normalized key; sum, max or top-k mean."""
         return account_scores(self.plan, leads, scores)
+
+
+def _latest(events: list[_Event], now: float) -> float | None:
+    return max((ev.t for ev in events if ev.t <= now), default=None)
 
 
 def _events(events: Iterable[Row]) -> list[_Event]:

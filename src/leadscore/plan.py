@@ -124,6 +124,25 @@ class ScoringPlan:
         return bool(self.events or self.inactivity)
 
     @property
+    def event_needs(self) -> dict[str, float | None]:
+        """The events a score as of T reads, by event type: those after T minus the days
+        given, or every one (None). Types not listed are never read; inactivity reads only
+        the latest event's time. The service loads no more than this per lead."""
+        needs: dict[str, float | None] = {}
+        for t in self.events:
+            if t.event in needs and needs[t.event] is None:
+                continue
+            if t.window_days is None:
+                needs[t.event] = None
+            else:
+                needs[t.event] = max(needs.get(t.event) or 0.0, t.window_days)
+        spec = self.model.predictive
+        for f in spec.features if spec is not None else ():
+            if f.type == "count":
+                needs[f.event] = None  # the predictive part counts every event of its type
+        return needs
+
+    @property
     def grade_names(self) -> tuple[str, ...]:
         """Grades best first, the fallback last (empty without grades)."""
         if self.fallback_grade is None:

@@ -1,0 +1,176 @@
+"""`leadscore serve`, `keys` and `import`: the service's commands (SPEC sections 3 and 4)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leadscore.cli import _progress, app, err, out
+from leadscore.errors import UsageError
+from leadscore.service.settings import DEFAULT_DB
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help=f"SQLAlchemy URL (or SQLite file); default $LEADSCORE_DB or {DEFAULT_DB}."
+    ),
+]
+keys_app = typer.Typer(
+    help="Create, list and revoke API keys (shown once, stored hashed).", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+
+def _db(db: str | None) -> str:
+    return db or os.environ.get("LEADSCORE_DB") or DEFAULT_DB
+
+
+def _database(db: str | None):
+    from leadscore.service.store.database import Database
+
+    database = Database(_db(db))
+    database.migrate()
+    return database
+
+
+@app.command()
+def serve(
+    db: DbOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8000,
+    model: Annotated[
+        list[Path] | None,
+        typer.Option("--model", help="A model file to add and activate at start (repeatable)."),
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Processes.")] = 1,
+) -> None:
+    """Run the REST API (and, later, the dashboard) over the database."""
+    import uvicorn
+
+    from leadscore.service.api.logs import log_config
+    from leadscore.service.core import prepare_database
+    from leadscore.service.settings import Settings
+
+    url = _db(db)
+    os.environ["LEADSCORE_DB"] = url  # the workers read their settings from the environment
+    settings = Settings.from_env(db=url)
+    files = list(model or [])
+    for f in files:
+        if not f.is_file():
+            raise UsageError(f"--model {f}: no such file")
+    service = prepare_database(settings, files)
+    name = service.db.name
+    service.close()
+    err.print(
+        f"leadscore serving {name} on http://{host}:{port} (API: /api/v1, /openapi.json)",
+        highlight=False,
+    )
+    uvicorn.run(
+        "leadscore.service.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=log_config(),
+        timeout_graceful_shutdown=10,
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[str, typer.Option("--scope", help="ingest, read or admin.")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="A name to list and revoke it by.")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Make a key and print it once (it is stored hashed: it cannot be shown again)."""
+    from leadscore.service import keys
+
+    database = _database(db)
+    try:
+        with database.write() as conn:
+            key, info = keys.create_key(conn, scope, name)
+    finally:
+        database.dispose()
+    out.print(key, highlight=False)
+    err.print(
+        f"key {info.name!r} ({info.scope}) created; it is shown only this once", highlight=False
+    )
+
+
+@keys_app.command("list")
+def keys_list(db: DbOpt = None) -> None:
+    """The keys: name, scope, prefix, when made, and whether revoked."""
+    from rich.table import Table
+
+    from leadscore.service import keys
+    from leadscore.service.times import iso
+
+    database = _database(db)
+    try:
+        with database.read() as conn:
+            found = keys.list_keys(conn)
+    finally:
+        database.dispose()
+    table = Table()
+    for column in ("name", "scope", "prefix", "created", "revoked"):
+        table.add_column(column)
+    for k in found:
+        table.add_row(
+            k.name, k.scope, k.prefix + "...", iso(k.created_at) or "", iso(k.revoked_at) or ""
+        )
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    name: Annotated[
+        str, typer.Argument(help="The key's name (see keys list).", show_default=False)
+    ],
+    db: DbOpt = None,
+) -> None:
+    """Revoke a key: requests with it get 401 from now on."""
+    from leadscore.service import keys
+
+    database = _database(db)
+    try:
+        with database.write() as conn:
+            keys.revoke_key(conn, name)
+    finally:
+        database.dispose()
+    err.print(f"key {name!r} revoked", highlight=False)
+
+
+@app.command("import")
+def import_(
+    leads: Annotated[
+        Path, typer.Argument(help="Leads file (.csv, .parquet, .jsonl).", show_default=False)
+    ],
+    events: Annotated[Path | None, typer.Option("--events", help="Events file.")] = None,
+    id_column: Annotated[str, typer.Option("--id", help="The lead id column.")] = "lead_id",
+    db: DbOpt = None,
+) -> None:
+    """Bulk-load leads and events into the service's database; score them (batch engine).
+
+    Every active model scores the leads; events without event_id get one from their
+    content, so that importing a file twice adds nothing."""
+    from leadscore.service.importer import import_files
+
+    database = _database(db)
+    try:
+        with _progress() as progress:
+            result = import_files(database, leads, events, id_column=id_column, progress=progress)
+    finally:
+        database.dispose()
+    for warning in result.warnings:
+        err.print(f"warning: {warning}", highlight=False)
+    out.print(
+        f"imported {result.leads:,} leads and {result.events:,} events "
+        f"({result.duplicates:,} events already stored) into {database.name}; "
+        f"scored under {result.models or 'no active model'}",
+        highlight=False,
+    )

@@ -1,0 +1,1 @@
+"""The HTTP face of the service: FastAPI routes over the operations (no SQL here)."""

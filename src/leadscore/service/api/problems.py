@@ -1,0 +1,113 @@
+"""RFC 9457 problem details for every error the API answers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from leadscore.service.api.schemas import MAX_ITEMS
+from leadscore.service.errors import Conflict, Invalid, NotFound, ServiceError, TooLarge
+
+log = logging.getLogger("leadscore.service")
+PROBLEM = "application/problem+json"
+STATUS = {Invalid: 422, NotFound: 404, Conflict: 409, TooLarge: 413}
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    500: "Internal error",
+    503: "Unavailable",
+}
+
+
+def problem(
+    status: int,
+    detail: str,
+    problems: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    title: str | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if problems is not None:
+        body["problems"] = problems
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def item_problems(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's errors as {index, field, reason}: the item's position in its list and the
+    field's path within the item (`properties.url`)."""
+    out = []
+    for err in errors:
+        loc = [p for p in err.get("loc", ()) if p != "body"]
+        index = None
+        if len(loc) >= 2 and isinstance(loc[1], int):
+            index, path = loc[1], loc[2:]
+        else:
+            path = loc
+        # A union's error names the branch it tried (str, int...): not a field.
+        path = [p for p in path if not (isinstance(p, str) and _branch(p))]
+        field = ".".join(str(p) for p in path if not isinstance(p, int)) or "(body)"
+        reason = err.get("msg", "invalid")
+        if err.get("type") == "missing":
+            reason = "required, but missing"
+        elif err.get("type") == "extra_forbidden":
+            reason = "not a field of this item"
+        out.append({"index": index, "field": field, "reason": reason})
+    return out
+
+
+def _branch(part: str) -> bool:
+    return part in {"str", "int", "float", "bool", "none"} or part.startswith("function-")
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service(_req: Request, exc: ServiceError) -> JSONResponse:
+        status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+        problems = [p.as_dict() for p in exc.problems] if isinstance(exc, Invalid) else None
+        return problem(status, exc.detail, problems)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        if any(e.get("type") == "too_many_items" for e in errors):
+            return problem(413, f"too many items: at most {MAX_ITEMS} per request")
+        if any(e.get("type") == "json_invalid" for e in errors):
+            err = next(e for e in errors if e.get("type") == "json_invalid")
+            where = err.get("ctx", {}).get("error", "")
+            return problem(
+                422,
+                f"the body is not valid JSON ({where})".replace(" ()", ""),
+                [{"index": None, "field": "(body)", "reason": "malformed JSON"}],
+            )
+        return problem(
+            422,
+            f"{len(errors)} problem(s) in the request; nothing was stored",
+            item_problems(errors),
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "Error")
+        return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", extra={"path": req.url.path})
+        return problem(500, "the service failed to answer; the error is in its log")

@@ -1,0 +1,30 @@
+"""Operations: health (no key) and metrics (read)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from leadscore.service.api import schemas as s
+from leadscore.service.api.auth import scope
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=s.HealthOut, responses={503: {"model": s.HealthOut}})
+def healthz(request: Request) -> JSONResponse:
+    """200 with the database reachable, else 503. Needs no key."""
+    up = request.app.state.service.db.ping()
+    body = {"status": "ok" if up else "unavailable", "database": "ok" if up else "unreachable"}
+    return JSONResponse(body, status_code=200 if up else 503)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    **scope("read", responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}}),
+)
+def metrics() -> Response:
+    """Prometheus text format: requests and latencies per route, events, duplicates, sweeps."""
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,252 @@
+"""What the API reads and writes, one pydantic model per direction: a table row is never
+returned as it is, and an input never reaches the store unvalidated."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
+from pydantic_core import PydanticCustomError
+
+from leadscore.timeutil import TimeError, to_epoch
+
+MAX_ITEMS = 1000  # per request (SPEC section 4): more is 413
+RESERVED_ATTRIBUTES = frozenset({"lead_id"})
+RESERVED_PROPERTIES = frozenset({"lead_id", "event", "timestamp", "event_id"})
+
+
+def _at_most(items: Any) -> Any:
+    if isinstance(items, list) and len(items) > MAX_ITEMS:
+        raise PydanticCustomError(
+            "too_many_items",
+            "{count} items; at most {limit} per request",
+            {"count": len(items), "limit": MAX_ITEMS},
+        )
+    return items
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, bool):
+        raise PydanticCustomError(
+            "time", "expected a time (ISO 8601 or epoch seconds), got a boolean"
+        )
+    try:
+        return to_epoch(value)
+    except TimeError as exc:
+        raise PydanticCustomError("time", str(exc)) from None
+
+
+def _no_reserved(reserved: frozenset[str]):
+    def check(mapping: dict[str, Any]) -> dict[str, Any]:
+        clash = sorted(set(mapping) & reserved)
+        if clash:
+            raise PydanticCustomError(
+                "reserved", "{names}: reserved names, not allowed here", {"names": ", ".join(clash)}
+            )
+        if any(not k for k in mapping):
+            raise PydanticCustomError("empty_name", "a name may not be empty")
+        return mapping
+
+    return check
+
+
+Id = Annotated[StrictStr, Field(min_length=1, max_length=256)]
+EventName = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+Scalar = StrictStr | StrictInt | StrictFloat | StrictBool | None
+Time = Annotated[
+    StrictStr | StrictInt | StrictFloat,
+    Field(description="ISO 8601 (no zone: UTC) or epoch seconds"),
+]
+EpochTime = Annotated[
+    float, BeforeValidator(_epoch), Field(description="ISO 8601 or epoch seconds")
+]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LeadIn(_In):
+    lead_id: Id
+    attributes: Annotated[
+        dict[StrictStr, Scalar], AfterValidator(_no_reserved(RESERVED_ATTRIBUTES))
+    ] = Field(default_factory=dict, description="set these; a null clears one; others are kept")
+
+
+class LeadsIn(_In):
+    leads: Annotated[list[LeadIn], BeforeValidator(_at_most), Field(min_length=1)]
+
+
+class EventIn(_In):
+    event_id: Id | None = Field(None, description="stable id: a retry with it adds nothing")
+    lead_id: Id
+    event: EventName
+    timestamp: EpochTime
+    properties: Annotated[
+        dict[StrictStr, Scalar], AfterValidator(_no_reserved(RESERVED_PROPERTIES))
+    ] = Field(default_factory=dict)
+
+
+class EventsIn(_In):
+    events: Annotated[list[EventIn], BeforeValidator(_at_most), Field(min_length=1)]
+
+
+# -- out ---------------------------------------------------------------------------------
+
+
+class ReasonOut(BaseModel):
+    rule: str
+    points: float
+
+
+class LifecycleOut(BaseModel):
+    stage: Literal["open", "mql", "recycled"]
+    mql_since: str | None
+
+
+class ScoreOut(BaseModel):
+    score: float
+    fit_score: float
+    engagement_score: float
+    grade: str | None
+    label: str | None
+    mql: bool = Field(description="qualifies now")
+    probability: float | None
+    reasons: list[ReasonOut]
+    factors: list[dict[str, Any]] | None = Field(
+        None, description="the predictive part's top factors, when the model has one"
+    )
+    version: str
+    as_of: str
+    lifecycle: LifecycleOut
+
+
+class LeadOut(BaseModel):
+    lead_id: str
+    attributes: dict[str, Any]
+    scores: dict[str, ScoreOut]
+
+
+class LeadsOut(BaseModel):
+    leads: list[LeadOut]
+
+
+class EventsOut(BaseModel):
+    accepted: int
+    duplicates: list[str]
+    leads: list[LeadOut]
+
+
+class LeadRow(BaseModel):
+    lead_id: str
+    model: str
+    version: str
+    attributes: dict[str, Any]
+    score: float
+    fit_score: float
+    engagement_score: float
+    grade: str | None
+    label: str | None
+    mql: bool
+    probability: float | None
+    reasons: list[ReasonOut]
+    account: str | None
+    lifecycle: LifecycleOut
+    scored_at: str
+
+
+class LeadPage(BaseModel):
+    data: list[LeadRow]
+    next_cursor: str | None
+
+
+class HistoryEntry(BaseModel):
+    at: str
+    model: str
+    version: str
+    score: float
+    grade: str | None
+    label: str | None
+    mql: bool
+    stage: str
+    cause: dict[str, Any]
+
+
+class HistoryPage(BaseModel):
+    data: list[HistoryEntry]
+    next_cursor: str | None
+
+
+class AccountOut(BaseModel):
+    account: str
+    model: str
+    score: float
+    leads: int
+    mql_leads: int
+
+
+class AccountsOut(BaseModel):
+    data: list[AccountOut]
+
+
+class ModelVersionOut(BaseModel):
+    name: str
+    version: str
+    created_at: str
+    active: bool
+    description: str
+    predictive: bool
+
+
+class ModelOut(BaseModel):
+    name: str
+    active_version: str | None
+    versions: list[str]
+
+
+class ModelsOut(BaseModel):
+    data: list[ModelOut]
+
+
+class VersionsOut(BaseModel):
+    data: list[ModelVersionOut]
+
+
+class JobStarted(BaseModel):
+    job: str
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    model: str
+    version: str
+    state: Literal["queued", "running", "done", "failed"]
+    done: int
+    total: int
+    error: str | None
+    created_at: str
+    updated_at: str
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: Literal["ok", "unreachable"]
+
+
+class ProblemOut(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    problems: list[dict[str, Any]] | None = None

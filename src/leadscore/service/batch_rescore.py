@@ -1,0 +1,265 @@
+"""Rescoring every lead with the batch engine: an activation, the sweep, an import.
+
+The columns the model reads (and no others) are read out of the service's database into
+Arrow, with only the events that the model's windows can count; the batch engine (DuckDB)
+scores them in one query; the scores go back through `changes.record`, so that lifecycle
+and ledger follow the same rules as online. A lead that changed while the batch ran
+(its revision moved) is scored again online in the writing transaction: nothing newer is
+overwritten by an older batch result.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import Connection, and_, func, or_, select
+
+from leadscore.batch import score_tables
+from leadscore.one_lead import LeadScore, Reason
+from leadscore.service import changes
+from leadscore.service.changes import Scored
+from leadscore.service.online import (
+    CHUNK,
+    ID_COLUMN,
+    CompiledVersion,
+    load_leads,
+    needs_of,
+    score_states,
+)
+from leadscore.service.store.database import Database
+from leadscore.service.store.tables import Event, Lead
+from leadscore.timeutil import SECONDS_PER_DAY
+from leadscore.values import text_form
+
+Progress = Callable[[int, int], None]  # (done, total)
+WRITE_CHUNK = 5000
+# An event type no rule can name (names are not empty): it carries a lead's latest event
+# time to the batch engine when the events read are cut by windows.
+LATEST_MARK = ""
+
+
+@dataclass
+class Snapshot:
+    """What the batch engine scored: the tables, and each lead's revision and account."""
+
+    leads: pa.Table
+    events: pa.Table | None
+    revisions: dict[str, int]
+    accounts: dict[str, str | None]
+
+
+def snapshot(conn: Connection, version: CompiledVersion, now: float) -> Snapshot:
+    plan = version.plan
+    columns = sorted(set(plan.lead_columns) - {ID_COLUMN})
+    if version.model.accounts is not None and version.model.accounts.key not in columns:
+        columns.append(version.model.accounts.key)
+    ids, revisions, accounts, latest = [], {}, {}, {}
+    values: dict[str, list[Any]] = {c: [] for c in columns}
+    query = select(Lead.lead_id, Lead.attributes, Lead.revision, Lead.last_event_at)
+    for r in conn.execute(query.order_by(Lead.lead_id)).yield_per(20_000):
+        attrs = r.attributes or {}
+        ids.append(r.lead_id)
+        revisions[r.lead_id] = r.revision
+        accounts[r.lead_id] = version.account_of(attrs)
+        if r.last_event_at is not None:
+            latest[r.lead_id] = r.last_event_at
+        for c in columns:
+            values[c].append(attrs.get(c))
+    table = {ID_COLUMN: pa.array(ids, pa.string())} | {c: _column(v) for c, v in values.items()}
+    leads = pa.table(table)
+    events = None
+    if plan.has_engagement or (version.model.predictive is not None):
+        events = _events(conn, version, now, latest if plan.inactivity else {})
+    return Snapshot(leads, events, revisions, accounts)
+
+
+def _column(values: list[Any]) -> pa.Array:
+    """One attribute as a column; a column of mixed types is read in its text form, as a
+    text file would give it."""
+    try:
+        array = pa.array(values)
+        return array.cast(pa.string()) if pa.types.is_null(array.type) else array
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array([text_form(v) for v in values], pa.string())
+
+
+def _events(
+    conn: Connection, version: CompiledVersion, now: float, latest: dict[str, float]
+) -> pa.Table:
+    needs = needs_of([version])
+    props = sorted(version.plan.event_columns)
+    cols: dict[str, list[Any]] = {
+        k: [] for k in (ID_COLUMN, "event_id", "event", "timestamp", *props)
+    }
+    kinds = []
+    whole = [e for e, d in needs.items() if d is None]
+    if whole:
+        kinds.append(Event.event.in_(whole))
+    kinds += [
+        and_(Event.event == e, Event.ts > now - d * SECONDS_PER_DAY)
+        for e, d in needs.items()
+        if d is not None
+    ]
+    if kinds:
+        query = (
+            select(Event.lead_id, Event.event_id, Event.event, Event.ts, Event.properties)
+            .where(Event.ts <= now, or_(*kinds))
+            .order_by(Event.id)
+        )
+        for r in conn.execute(query).yield_per(50_000):
+            cols[ID_COLUMN].append(r.lead_id)
+            cols["event_id"].append(r.event_id)
+            cols["event"].append(r.event)
+            cols["timestamp"].append(r.ts)
+            p = r.properties or {}
+            for c in props:
+                cols[c].append(p.get(c))
+    if latest:  # inactivity: each lead's latest event up to now, as an event no rule reads
+        late = [k for k, t in latest.items() if t > now]
+        for k, t in _latest_before(conn, late, now).items():
+            latest[k] = t
+        for k, t in latest.items():
+            if t is None or t > now:
+                continue
+            cols[ID_COLUMN].append(k)
+            cols["event_id"].append("")
+            cols["event"].append(LATEST_MARK)
+            cols["timestamp"].append(t)
+            for c in props:
+                cols[c].append(None)
+    table = {
+        ID_COLUMN: pa.array(cols[ID_COLUMN], pa.string()),
+        "event_id": pa.array(cols["event_id"], pa.string()),
+        "event": pa.array(cols["event"], pa.string()),
+        "timestamp": pa.array(cols["timestamp"], pa.float64()),
+    } | {c: _column(cols[c]) for c in props}
+    return pa.table(table)
+
+
+def _latest_before(conn: Connection, ids: list[str], now: float) -> dict[str, float | None]:
+    out: dict[str, float | None] = dict.fromkeys(ids)
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start : start + CHUNK]
+        for k, t in conn.execute(
+            select(Event.lead_id, func.max(Event.ts))
+            .where(Event.lead_id.in_(part), Event.ts <= now)
+            .group_by(Event.lead_id)
+        ):
+            out[k] = t
+    return out
+
+
+def batch_scores(version: CompiledVersion, snap: Snapshot, now: float) -> dict[str, LeadScore]:
+    """Every lead of the snapshot scored by the batch engine, as one-lead scores."""
+    scored = score_tables(
+        version.model,
+        snap.leads,
+        snap.events,
+        as_of=now,
+        id_column=ID_COLUMN,
+        predictive_file=version.predictive_file,
+    ).scores
+    out = {}
+    has_factors = "factors" in scored.column_names
+    for row in scored.to_pylist():
+        reasons = tuple(Reason(r["rule"], r["points"]) for r in json.loads(row["reasons"]))
+        factors = None
+        if has_factors:
+            raw = row["factors"]
+            factors = tuple(json.loads(raw)) if isinstance(raw, str) else tuple(raw or ())
+        out[row[ID_COLUMN]] = LeadScore(
+            row["score"],
+            row["fit_score"],
+            row["engagement_score"],
+            row["grade"],
+            row["label"],
+            bool(row["mql"]),
+            row["probability"],
+            reasons,
+            factors,
+        )
+    return out
+
+
+def write_scores(
+    db: Database,
+    version: CompiledVersion,
+    snap: Snapshot,
+    scores: dict[str, LeadScore],
+    cause: dict[str, Any],
+    now: float,
+    *,
+    atomic: bool,
+    progress: Progress | None = None,
+    before_commit: Callable[[Connection], None] | None = None,
+) -> int:
+    """Record the batch's scores; returns how many leads changed.
+
+    atomic: one transaction for all (an activation: lists switch at once); otherwise one
+    per chunk (the sweep: other writers wait for a chunk, not for every lead)."""
+    ids = list(scores)
+    total, changed = len(ids), 0
+
+    def chunk_into(conn: Connection, part: list[str]) -> int:
+        current = _revisions(conn, part)
+        fresh = [k for k in part if k in current and current[k] == snap.revisions.get(k)]
+        moved = [k for k in part if k in current and current[k] != snap.revisions.get(k)]
+        items = [Scored(k, scores[k], snap.accounts.get(k)) for k in fresh]
+        n = len(changes.record(conn, version.name, version.version, items, cause, now).changes)
+        if moved:  # changed while the batch ran: scored again, online, as of now
+            at = time.time()
+            states = load_leads(conn, moved, [version], at)
+            ordered = [states[k] for k in moved if k in states]
+            again = score_states(version, ordered, at)
+            items = [
+                Scored(s.lead_id, sc, version.account_of(s.attributes))
+                for s, sc in zip(ordered, again, strict=True)
+            ]
+            n += len(changes.record(conn, version.name, version.version, items, cause, at).changes)
+        return n
+
+    if atomic:
+        with db.write() as conn:
+            for start in range(0, total, WRITE_CHUNK):
+                changed += chunk_into(conn, ids[start : start + WRITE_CHUNK])
+                if progress:
+                    progress(min(start + WRITE_CHUNK, total), total)
+            # Leads made after the snapshot have no batch score: scored online here.
+            new = [k for k in _all_ids(conn) if k not in snap.revisions]
+            if new:
+                at = time.time()
+                states = load_leads(conn, new, [version], at)
+                ordered = list(states.values())
+                again = score_states(version, ordered, at)
+                items = [
+                    Scored(s.lead_id, sc, version.account_of(s.attributes))
+                    for s, sc in zip(ordered, again, strict=True)
+                ]
+                changes.record(conn, version.name, version.version, items, cause, at)
+            if before_commit is not None:
+                before_commit(conn)
+    else:
+        for start in range(0, total, WRITE_CHUNK):
+            with db.write() as conn:
+                changed += chunk_into(conn, ids[start : start + WRITE_CHUNK])
+            if progress:
+                progress(min(start + WRITE_CHUNK, total), total)
+    return changed
+
+
+def _revisions(conn: Connection, ids: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start : start + CHUNK]
+        query = select(Lead.lead_id, Lead.revision).where(Lead.lead_id.in_(part))
+        out.update((r[0], r[1]) for r in conn.execute(query))
+    return out
+
+
+def _all_ids(conn: Connection) -> list[str]:
+    return list(conn.execute(select(Lead.lead_id)).scalars())

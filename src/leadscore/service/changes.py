@@ -1,0 +1,205 @@
+"""The one place where a lead's stored score changes.
+
+Every change (an event, new attributes, the sweep, an activation, a recycle) goes through
+`record`: it reads the stored rows, moves the lifecycle, writes the score rows and a
+ledger entry for each change that shows, in the caller's transaction, and returns the
+changes, which the webhooks' outbox will be written from, in the same transaction.
+
+Lifecycle: the stage becomes `mql` the first time a lead qualifies and stays so until it
+is recycled. A recycled lead qualifies again on new activity (an event, new attributes)
+or a new model version; the sweep never re-qualifies it: time passing is not interest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from leadscore.one_lead import LeadScore
+from leadscore.service.store.tables import LedgerEntry, Score
+
+CHUNK = 500
+# The ledger keeps a change of score when it shows at two decimals: decay moves scores a
+# little at every sweep, and a row per sweep per lead would say nothing more.
+LEDGER_DIGITS = 2
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A new score for a lead under a model version."""
+
+    lead_id: str
+    score: LeadScore
+    account: str | None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The stored row of every lead given, after the change, and what changed."""
+
+    rows: dict[str, dict[str, Any]]
+    changes: list[Change]
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one lead's row was and became (previous None: its first score)."""
+
+    lead_id: str
+    model: str
+    version: str
+    previous: dict[str, Any] | None
+    current: dict[str, Any]
+    cause: dict[str, Any]
+
+
+def record(
+    conn: Connection,
+    model: str,
+    version: str,
+    scored: Sequence[Scored],
+    cause: dict[str, Any] | Sequence[dict[str, Any]],
+    at: float,
+) -> Recorded:
+    """Store new scores (one cause for all, or one per lead) and return what changed."""
+    causes = [cause] * len(scored) if isinstance(cause, dict) else list(cause)
+    stored = stored_rows(conn, model, [s.lead_id for s in scored])
+    rows, changes, current = [], [], {}
+    for item, why in zip(scored, causes, strict=True):
+        before = stored.get(item.lead_id)
+        row = _row(item, model, version, before, why, at)
+        if before is not None and not _differs(before, row):
+            current[item.lead_id] = before
+            continue
+        current[item.lead_id] = stored[item.lead_id] = row
+        rows.append(row)
+        if before is None or _shows(before, row):
+            changes.append(Change(item.lead_id, model, version, before, row, why))
+    _upsert(conn, rows)
+    _ledger(conn, changes, at)
+    return Recorded(current, changes)
+
+
+def recycle(conn: Connection, model: str, lead_id: str, at: float) -> Change | None:
+    """Stage back to `recycled` (None: the lead has no score under the model)."""
+    before = stored_rows(conn, model, [lead_id]).get(lead_id)
+    if before is None:
+        return None
+    row = {**before, "stage": "recycled", "mql_since": None, "scored_at": at}
+    _upsert(conn, [row])
+    change = Change(lead_id, model, row["version"], before, row, {"kind": "recycle"})
+    _ledger(conn, [change], at)
+    return change
+
+
+def forget(conn: Connection, lead_id: str) -> None:
+    """Erasure: the lead's scores and ledger (the caller deletes the rest)."""
+    conn.execute(delete(Score).where(Score.lead_id == lead_id))
+    conn.execute(delete(LedgerEntry).where(LedgerEntry.lead_id == lead_id))
+
+
+def stored_rows(conn: Connection, model: str, lead_ids: Sequence[str]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    ids = list(dict.fromkeys(lead_ids))
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start : start + CHUNK]
+        query = select(Score.__table__).where(Score.model == model, Score.lead_id.in_(part))
+        for r in conn.execute(query).mappings():
+            out[r["lead_id"]] = dict(r)
+    return out
+
+
+def _row(
+    item: Scored, model: str, version: str, before: dict | None, cause: dict, at: float
+) -> dict[str, Any]:
+    s = item.score
+    stage = before["stage"] if before else "open"
+    since = before["mql_since"] if before else None
+    if s.mql and (stage == "open" or (stage == "recycled" and cause["kind"] != "sweep")):
+        stage, since = "mql", at
+    return {
+        "lead_id": item.lead_id,
+        "model": model,
+        "version": version,
+        "score": s.score,
+        "fit_score": s.fit_score,
+        "engagement_score": s.engagement_score,
+        "grade": s.grade,
+        "label": s.label,
+        "mql": s.mql,
+        "probability": s.probability,
+        "reasons": [{"rule": r.rule, "points": r.points} for r in s.reasons],
+        "factors": None if s.factors is None else [dict(f) for f in s.factors],
+        "account": item.account,
+        "stage": stage,
+        "mql_since": since,
+        "scored_at": at,
+    }
+
+
+_VALUES = (
+    "version",
+    "score",
+    "fit_score",
+    "engagement_score",
+    "grade",
+    "label",
+    "mql",
+    "probability",
+    "reasons",
+    "factors",
+    "account",
+    "stage",
+    "mql_since",
+)
+
+
+def _differs(before: dict, row: dict) -> bool:
+    return any(before[k] != row[k] for k in _VALUES)
+
+
+def _shows(before: dict, row: dict) -> bool:
+    """A change worth a ledger entry: score at two decimals, grade, label, stage, version."""
+    if round(before["score"], LEDGER_DIGITS) != round(row["score"], LEDGER_DIGITS):
+        return True
+    return any(before[k] != row[k] for k in ("grade", "label", "stage", "version", "mql"))
+
+
+def _upsert(conn: Connection, rows: list[dict]) -> None:
+    if not rows:
+        return
+    make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = make(Score)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["lead_id", "model"],
+        set_={k: stmt.excluded[k] for k in (*_VALUES, "scored_at")},
+    )
+    for start in range(0, len(rows), 5000):
+        conn.execute(stmt, rows[start : start + 5000])
+
+
+def _ledger(conn: Connection, changes: list[Change], at: float) -> None:
+    if not changes:
+        return
+    entries = [
+        {
+            "lead_id": c.lead_id,
+            "model": c.model,
+            "version": c.version,
+            "at": at,
+            "score": c.current["score"],
+            "grade": c.current["grade"],
+            "label": c.current["label"],
+            "mql": c.current["mql"],
+            "stage": c.current["stage"],
+            "cause": c.cause,
+        }
+        for c in changes
+    ]
+    for start in range(0, len(entries), 5000):
+        conn.execute(insert(LedgerEntry), entries[start : start + 5000])

@@ -1,0 +1,99 @@
+"""The service as one object: its settings, its database and its compiled models."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import Connection, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from leadscore.errors import UsageError
+from leadscore.model.load import load_model, predictive_path
+from leadscore.service import models
+from leadscore.service.background import activate, fail_orphans
+from leadscore.service.errors import Conflict
+from leadscore.service.online import VersionCache
+from leadscore.service.settings import Settings
+from leadscore.service.store.database import Database
+from leadscore.service.store.tables import Job
+
+T = TypeVar("T")
+
+
+class Service:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.db = Database(settings.db)
+        self.cache = VersionCache()
+
+    def start(self) -> None:
+        """Migrations, then the models given at start (`serve --model`)."""
+        self.db.migrate()
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def write(self, work: Callable[[Connection], T]) -> T:
+        """`work` in one write transaction, tried again when another writer's commit got
+        in its way (two requests storing the same new event_id on PostgreSQL: the second
+        then finds it stored, a duplicate)."""
+        for attempt in range(3):
+            try:
+                with self.db.write() as conn:
+                    return work(conn)
+            except (IntegrityError, OperationalError) as exc:
+                if attempt == 2 or not _retryable(exc):
+                    raise
+        raise AssertionError("unreachable")
+
+
+def _retryable(exc: Exception) -> bool:
+    if isinstance(exc, IntegrityError):
+        return True
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "deadlock" in text or "serializ" in text or "database is locked" in text
+
+
+def prepare_database(settings: Settings, model_files: list[Path]) -> Service:
+    """What `serve` does once before its workers start: migrate, fail the jobs that a
+    stopped service left running, add and activate the models given."""
+    service = Service(settings)
+    service.start()
+    fail_orphans(service.db)
+    for path in model_files:
+        add_and_activate(service, path)
+    return service
+
+
+def add_and_activate(service: Service, path: Path) -> str:
+    """Add a model file's version (unless stored with the same text) and make it active,
+    rescoring every lead with the batch engine before `serve` answers."""
+    model = load_model(path)
+    yaml = path.read_text(encoding="utf-8")
+    predictive = None
+    file = predictive_path(path, model)
+    if file is not None:
+        predictive = file.read_bytes()
+    name, version = model.model, str(model.version)
+    with service.db.write() as conn:
+        try:
+            models.add_version(conn, yaml, predictive)
+        except Conflict:
+            stored = models.version_yaml(conn, name, version)
+            if stored != yaml:
+                raise UsageError(
+                    f"{path}: model {name!r} version {version!r} is stored with other rules; "
+                    "versions never change: raise `version` in the file"
+                ) from None
+        if models.active_version(conn, name) == version:
+            return version
+        job = models.request_activation(conn, name, version)
+    with service.db.write() as conn:
+        conn.execute(
+            update(Job).where(Job.id == job).values(state="running", updated_at=time.time())
+        )
+    activate(service.db, service.cache, job, name, version)
+    return version

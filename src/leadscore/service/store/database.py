@@ -1,0 +1,154 @@
+"""Connections to the service's database, SQLite or PostgreSQL, and its migrations.
+
+SQLite runs in WAL mode with `synchronous=FULL`, so that a 2xx survives a kill -9 and
+readers never wait for a writer; a write transaction starts with BEGIN IMMEDIATE, so that
+two writers queue for the lock instead of failing half-way. PostgreSQL is reached through
+psycopg 3 (`postgresql+psycopg://`; `postgres://` and `postgresql://` mean the same).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from leadscore.errors import UsageError
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+_WRITE = "leadscore_write"
+# One lock number for "migrating" on PostgreSQL: processes that start together take turns.
+_MIGRATION_LOCK = 7_211_301
+_dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def database_url(url: str) -> str:
+    """The SQLAlchemy URL of `--db`: a bare path is a SQLite file."""
+    if "://" not in url:
+        return f"sqlite:///{url}"
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Database:
+    """The engine and the two kinds of transaction the service runs: read and write."""
+
+    def __init__(self, url: str, *, pool_size: int = 8):
+        self.url = database_url(url)
+        try:
+            parsed = make_url(self.url)
+        except ArgumentError:
+            raise UsageError(
+                f"--db {url!r}: not a database URL (sqlite:///FILE or postgresql://...)"
+            ) from None
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            if parsed.database in (None, "", ":memory:"):
+                raise UsageError(
+                    "--db: give SQLite a file (sqlite:///leadscore.db): one in memory is lost"
+                )
+            self.engine = _sqlite_engine(self.url)
+        elif self.dialect == "postgresql":
+            if parsed.get_driver_name() != "psycopg":
+                parsed = parsed.set(drivername="postgresql+psycopg")
+            self.engine = create_engine(
+                parsed,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                json_serializer=_dumps,
+            )
+        else:
+            raise UsageError(f"--db {url!r}: the service runs on SQLite or PostgreSQL")
+
+    @property
+    def name(self) -> str:
+        """The URL without its password, for messages and logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One transaction that writes: committed when the block ends, rolled back on error."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except OperationalError:
+            return False
+
+    def migrate(self) -> None:
+        """Make or upgrade the schema to the newest migration (Alembic)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["configure_logger"] = False
+        try:
+            with self.engine.connect() as conn:
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_lock(:n)"), {"n": _MIGRATION_LOCK})
+                    conn.commit()
+                try:
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+                    conn.commit()
+                finally:
+                    if self.dialect == "postgresql":
+                        conn.execute(text("SELECT pg_advisory_unlock(:n)"), {"n": _MIGRATION_LOCK})
+                        conn.commit()
+        except OperationalError as exc:
+            raise UsageError(
+                f"--db {self.name}: cannot reach the database ({_first_line(exc)})"
+            ) from None
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    orig: Any = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 60},
+        json_serializer=_dumps,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # transactions are begun below, not by the driver
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine

@@ -1,0 +1,174 @@
+"""The tables of the service (SQLAlchemy 2). Alembic's migrations make them; a test checks
+that the migrations and these classes agree.
+
+Times are epoch seconds (double precision): the one-lead scorer reads them as they are,
+to the microsecond, and the API writes them as ISO 8601.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Float, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ID = String(256)  # lead ids, event ids, anonymous ids: the API refuses longer ones
+NAME = String(200)
+Json = JSON().with_variant(JSONB(), "postgresql")
+# SQLite's rowid is a 64-bit integer only when the column is declared INTEGER.
+Serial = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Serial, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(NAME, unique=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    # SHA-256 of the key: keys are 32 random bytes, so a fast hash is as safe as a slow one.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # shown by `keys list`, to tell keys apart
+    created_at: Mapped[float] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float)
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+    lead_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(Json)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    # The latest event's time: inactivity reads it instead of the whole history.
+    last_event_at: Mapped[float | None] = mapped_column(Float)
+    # Bumped by every change of attributes or events: an activation rescores in the
+    # background, then redoes online the leads that changed meanwhile.
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Event(Base):
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Serial, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(ID, unique=True)
+    lead_id: Mapped[str] = mapped_column(ID)
+    event: Mapped[str] = mapped_column(NAME)
+    ts: Mapped[float] = mapped_column(Float)
+    properties: Mapped[dict[str, Any]] = mapped_column(Json)
+    received_at: Mapped[float] = mapped_column(Float)
+    # A lead's events of one type by time: what a window reads.
+    __table_args__ = (Index("ix_events_lead_event_ts", "lead_id", "event", "ts"),)
+
+
+class AnonymousEvent(Base):
+    """Events of a visitor known only by an anonymous id, until an identify joins them."""
+
+    __tablename__ = "anonymous_events"
+    id: Mapped[int] = mapped_column(Serial, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(ID, unique=True)
+    anonymous_id: Mapped[str] = mapped_column(ID, index=True)
+    event: Mapped[str] = mapped_column(NAME)
+    ts: Mapped[float] = mapped_column(Float)
+    properties: Mapped[dict[str, Any]] = mapped_column(Json)
+    received_at: Mapped[float] = mapped_column(Float)
+
+
+class Visitor(Base):
+    """An anonymous id joined to a lead by an identify: later calls with it go to the lead."""
+
+    __tablename__ = "visitors"
+    anonymous_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    lead_id: Mapped[str] = mapped_column(ID, index=True)
+    joined_at: Mapped[float] = mapped_column(Float)
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+    id: Mapped[int] = mapped_column(Serial, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(NAME)
+    version: Mapped[str] = mapped_column(NAME)
+    yaml: Mapped[str] = mapped_column(Text)
+    predictive: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Float)
+    __table_args__ = (Index("ux_model_versions", "name", "version", unique=True),)
+
+
+class ActiveModel(Base):
+    __tablename__ = "active_models"
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    version: Mapped[str] = mapped_column(NAME)
+    activated_at: Mapped[float] = mapped_column(Float)
+
+
+class Score(Base):
+    """A lead's stored score under one model: rewritten by every change and by the sweep."""
+
+    __tablename__ = "scores"
+    lead_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    model: Mapped[str] = mapped_column(NAME, primary_key=True)
+    version: Mapped[str] = mapped_column(NAME)
+    score: Mapped[float] = mapped_column(Float)
+    fit_score: Mapped[float] = mapped_column(Float)
+    engagement_score: Mapped[float] = mapped_column(Float)
+    grade: Mapped[str | None] = mapped_column(NAME)
+    label: Mapped[str | None] = mapped_column(NAME)
+    mql: Mapped[bool]
+    probability: Mapped[float | None] = mapped_column(Float)
+    reasons: Mapped[list[Any]] = mapped_column(Json)
+    factors: Mapped[list[Any] | None] = mapped_column(Json)
+    account: Mapped[str | None] = mapped_column(String(512))  # the normalized account key
+    stage: Mapped[str] = mapped_column(String(16))  # open | mql | recycled
+    mql_since: Mapped[float | None] = mapped_column(Float)
+    scored_at: Mapped[float] = mapped_column(Float)
+    # Keyset pagination: (model, [filter], score, lead_id), read forwards or backwards.
+    __table_args__ = (
+        Index("ix_scores_model_score", "model", "score", "lead_id"),
+        Index("ix_scores_model_grade", "model", "grade", "score", "lead_id"),
+        Index("ix_scores_model_label", "model", "label", "score", "lead_id"),
+        Index("ix_scores_model_stage", "model", "stage", "score", "lead_id"),
+        Index("ix_scores_model_account", "model", "account", "score", "lead_id"),
+    )
+
+
+class LedgerEntry(Base):
+    """Every change of a lead's score, grade, label or stage, with its cause."""
+
+    __tablename__ = "ledger"
+    id: Mapped[int] = mapped_column(Serial, primary_key=True, autoincrement=True)
+    lead_id: Mapped[str] = mapped_column(ID)
+    model: Mapped[str] = mapped_column(NAME)
+    version: Mapped[str] = mapped_column(NAME)
+    at: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)
+    grade: Mapped[str | None] = mapped_column(NAME)
+    label: Mapped[str | None] = mapped_column(NAME)
+    mql: Mapped[bool]
+    stage: Mapped[str] = mapped_column(String(16))
+    cause: Mapped[dict[str, Any]] = mapped_column(Json)
+    __table_args__ = (Index("ix_ledger_lead", "lead_id", "id"),)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(NAME)
+    version: Mapped[str] = mapped_column(NAME)
+    state: Mapped[str] = mapped_column(String(16))  # queued | running | done | failed
+    done: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    __table_args__ = (Index("ix_jobs_state", "state", "created_at"),)
+
+
+class Lease(Base):
+    """Work that one process of several does at a time (the sweep, a job): held until."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[float] = mapped_column(Float)
