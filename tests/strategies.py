@@ -73,7 +73,8 @@ maybe_days = st.one_of(st.none(), st.sampled_from([0.5, 1, 2, 7, 30]))
 
 
 @st.composite
-def models(draw) -> ScoringModel:
+def model_documents(draw) -> dict[str, Any]:
+    """A random model as its document (what a YAML file holds)."""
     caps = {
         "b": draw(st.sampled_from([{}, {"max": 20}, {"max": 5, "min": -5}])),
         "i": draw(st.sampled_from([{}, {"max": 50}])),
@@ -150,7 +151,15 @@ def models(draw) -> ScoringModel:
     )
     if data["calibration"] is None:
         del data["calibration"]
+    return data
+
+
+def parse_document(data: dict[str, Any]) -> ScoringModel:
     return ScoringModel.model_validate(data, context={"lists": data["lists"]})
+
+
+def models():
+    return model_documents().map(parse_document)
 
 
 @st.composite
