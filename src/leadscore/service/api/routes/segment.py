@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -68,6 +69,11 @@ async def page(request: Request) -> JSONResponse:
 
 async def _receive(request: Request, kind: str | None) -> JSONResponse:
     raw = await request.body()
+    if request.headers.get("content-encoding", "").lower() == "gzip":  # Segment's gzip option
+        raw = _gunzip(raw, request.app.state.service.settings.max_body_bytes)
+        if raw is None:
+            check(request, presented_key(request), "ingest")
+            return problem(400, "the body is not gzip, or unpacks to more than the limit")
     try:
         body = json.loads(raw) if raw else None
     except (ValueError, UnicodeDecodeError):
@@ -110,6 +116,16 @@ async def _receive(request: Request, kind: str | None) -> JSONResponse:
 
     await run_in_threadpool(_store, request.app.state.service, parsed, now)
     return JSONResponse({"success": True})
+
+
+def _gunzip(data: bytes, limit: int) -> bytes | None:
+    """The unpacked body, or None when it is not gzip or unpacks beyond `limit` bytes."""
+    unpack = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = unpack.decompress(data, limit + 1)
+    except zlib.error:
+        return None
+    return None if len(out) > limit or unpack.unconsumed_tail else out
 
 
 def _parse(index: int | None, call: Any, now: float) -> dict[str, Any] | list[Problem]:
