@@ -18,6 +18,8 @@ from leadscore.service.leads import MAX_PAGE, Filters, one_model, pick_versions
 from leadscore.values import normalize_text
 
 router = APIRouter(prefix="/api/v1", tags=["leads"])
+# Lead ids may hold any character, "/" too (sent as %2F): the id routes read the rest of
+# the path, so the routes with a suffix (/history, /recycle) come before the plain one.
 Model = Annotated[str | None, Query(description="a model's name (default: every active one)")]
 Stage = Literal["open", "mql", "recycled"]
 
@@ -44,17 +46,6 @@ def _upsert(request: Request, valid: list[s.LeadIn]) -> s.LeadsOut:
     versions, outcome = service.write(work)
     named = {v.name: v.version for v in versions}
     return s.LeadsOut(leads=present.outcome_leads(outcome, named, now))
-
-
-@router.get("/leads/{lead_id}", response_model=s.LeadOut, **scope("read"))
-def get_lead(lead_id: str, request: Request, model: Model = None) -> s.LeadOut:
-    """A lead with each score computed as of the time of the read."""
-    service = request.app.state.service
-    now = time.time()
-    with service.db.read() as conn:
-        versions = pick_versions(service.cache.active(conn), model)
-        found = leads.lead_now(conn, versions, lead_id, now)
-    return present.lead_now_out(found, now)
 
 
 @router.get("/leads", response_model=s.LeadPage, **scope("read"))
@@ -87,7 +78,7 @@ def list_leads(
     return s.LeadPage(data=[present.row_out(r) for r in page.rows], next_cursor=page.next_cursor)
 
 
-@router.get("/leads/{lead_id}/history", response_model=s.HistoryPage, **scope("read"))
+@router.get("/leads/{lead_id:path}/history", response_model=s.HistoryPage, **scope("read"))
 def lead_history(
     lead_id: str,
     request: Request,
@@ -111,7 +102,18 @@ def lead_history(
     )
 
 
-@router.post("/leads/{lead_id}/recycle", response_model=s.LifecycleOut, **scope("admin"))
+@router.get("/leads/{lead_id:path}", response_model=s.LeadOut, **scope("read"))
+def get_lead(lead_id: str, request: Request, model: Model = None) -> s.LeadOut:
+    """A lead with each score computed as of the time of the read."""
+    service = request.app.state.service
+    now = time.time()
+    with service.db.read() as conn:
+        versions = pick_versions(service.cache.active(conn), model)
+        found = leads.lead_now(conn, versions, lead_id, now)
+    return present.lead_now_out(found, now)
+
+
+@router.post("/leads/{lead_id:path}/recycle", response_model=s.LifecycleOut, **scope("admin"))
 def recycle_lead(lead_id: str, request: Request, model: Model = None) -> s.LifecycleOut:
     """Stage back to `recycled`: the lead can qualify again."""
     service = request.app.state.service
@@ -123,7 +125,7 @@ def recycle_lead(lead_id: str, request: Request, model: Model = None) -> s.Lifec
     return present.lifecycle(service.write(work))
 
 
-@router.delete("/leads/{lead_id}", status_code=204, response_class=Response, **scope("admin"))
+@router.delete("/leads/{lead_id:path}", status_code=204, response_class=Response, **scope("admin"))
 def erase_lead(lead_id: str, request: Request) -> Response:
     """Erasure: the lead, its events, its ledger. Nothing about it remains."""
     service = request.app.state.service
@@ -146,7 +148,7 @@ def list_accounts(
     return s.AccountsOut(data=[_account(r, version.name) for r in rows])
 
 
-@router.get("/accounts/{key}", response_model=s.AccountOut, **scope("read"))
+@router.get("/accounts/{key:path}", response_model=s.AccountOut, **scope("read"))
 def get_account(key: str, request: Request, model: Model = None) -> s.AccountOut:
     service = request.app.state.service
     with service.db.read() as conn:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
+from python_multipart.exceptions import MultipartParseError
+from starlette.formparsers import MultiPartException
 
 from leadscore.service import models
 from leadscore.service.api import schemas as s
@@ -50,7 +52,13 @@ async def add_model(request: Request) -> s.ModelVersionOut:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     predictive = None
     if kind == "multipart/form-data":
-        form = await request.form(max_part_size=MAX_MODEL_BYTES)
+        try:
+            form = await request.form(max_part_size=MAX_MODEL_BYTES)
+        except (MultiPartException, MultipartParseError) as exc:
+            raise Invalid(
+                f"multipart: the body cannot be read ({exc})",
+                [Problem(None, "(body)", "malformed multipart")],
+            ) from None
         part = form.get("model")
         if part is None:
             raise Invalid(
