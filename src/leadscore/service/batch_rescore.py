@@ -164,6 +164,11 @@ def batch_scores(version: CompiledVersion, snap: Snapshot, now: float) -> dict[s
         id_column=ID_COLUMN,
         predictive_file=version.predictive_file,
     ).scores
+    return lead_scores(scored)
+
+
+def lead_scores(scored: pa.Table, key: Callable[[Any], Any] = lambda k: k) -> dict[str, LeadScore]:
+    """The batch engine's output rows as one-lead scores, by lead id (`key` of the id)."""
     out = {}
     has_factors = "factors" in scored.column_names
     for row in scored.to_pylist():
@@ -172,7 +177,7 @@ def batch_scores(version: CompiledVersion, snap: Snapshot, now: float) -> dict[s
         if has_factors:
             raw = row["factors"]
             factors = tuple(json.loads(raw)) if isinstance(raw, str) else tuple(raw or ())
-        out[row[ID_COLUMN]] = LeadScore(
+        out[key(row[ID_COLUMN])] = LeadScore(
             row["score"],
             row["fit_score"],
             row["engagement_score"],

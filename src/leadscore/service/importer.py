@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import ibis
+import ibis.expr.types as ir
 from sqlalchemy import Connection, func, select
 
+from leadscore.batch import score_inputs
 from leadscore.compile.dialects import dialect_for
 from leadscore.engines import DuckDBEngine
 from leadscore.engines.base import fresh_name
@@ -35,11 +37,18 @@ from leadscore.engines.canonical import (
     text_form,
 )
 from leadscore.errors import DataError, column_list, no_column
-from leadscore.inputs import check_ids
-from leadscore.service.batch_rescore import batch_scores, snapshot, write_scores
-from leadscore.service.online import VersionCache
+from leadscore.inputs import _time_problem, check_ids, prepare
+from leadscore.service.batch_rescore import (
+    Snapshot,
+    batch_scores,
+    lead_scores,
+    snapshot,
+    write_scores,
+)
+from leadscore.service.online import CompiledVersion, VersionCache
 from leadscore.service.store.database import Database
 from leadscore.service.store.tables import Lead
+from leadscore.values import text_form as text_form_of
 
 Progress = Callable[[str, float], None]
 BATCH = 50_000
@@ -68,10 +77,11 @@ def import_files(
     con = engine.con.con
     say = progress or (lambda _phase, _done: None)
     say("reading files", 0)
-    leads_view = _leads_json(engine, leads_path, id_column)
-    events_view = None
+    leads_raw, leads_view = _leads_json(engine, leads_path, id_column)
+    events = None
     if events_path is not None:
-        events_view = _events_json(engine, events_path)
+        events = _events_read(engine, events_path)
+    events_view = None if events is None else f"({events.rows_sql})"
     say("reading files", 100)
 
     with db.read() as conn:
@@ -87,7 +97,7 @@ def import_files(
     latest = "NULL::DOUBLE AS last_event_at"
     if events_view is not None:
         orphans = con.execute(
-            f"SELECT count(*) FROM {events_view} WHERE lead_id NOT IN {known}"
+            f"SELECT count(*) FROM {events.table} WHERE lead_id NOT IN {known}"
         ).fetchone()[0]
         if orphans:
             result.skipped = orphans
@@ -97,7 +107,7 @@ def import_files(
             )
         con.execute(
             f"CREATE TEMP TABLE ls_latest AS SELECT lead_id, max(ts) AS ts "
-            f"FROM {events_view} GROUP BY lead_id"
+            f"FROM {events.table} GROUP BY lead_id"
         )
         latest = "ls_latest.ts AS last_event_at"
     lead_sql = f"SELECT l.lead_id, l.attributes, {latest} FROM {leads_view} l" + (
@@ -128,14 +138,20 @@ def import_files(
             result.events = inserted
             result.duplicates = total - inserted
             say("loading events", 100)
+        # What the batch scores below is this: a lead changed after it (by a running
+        # service) is scored again online when the scores are written.
+        revisions = _revisions(conn)
     if events_view is not None and had_leads:
         with db.write() as conn:  # leads already stored: their latest event may be new
             _refresh_latest(conn)
-    result.models = _score(db, say)
+    if had_leads:  # other leads and events were there: score what the database holds
+        result.models = _score_stored(db, say)
+    else:  # all of it came from these files: DuckDB scores them where it read them
+        result.models = _score_files(db, engine, leads_raw, events, id_column, revisions, say)
     return result
 
 
-def _leads_json(engine: DuckDBEngine, path: Path, id_column: str) -> str:
+def _leads_json(engine: DuckDBEngine, path: Path, id_column: str) -> tuple[ir.Table, str]:
     """A view of the leads: lead_id (text), attributes (JSON of the non-empty text forms)."""
     raw = engine.open(path)
     columns = engine.columns(raw)
@@ -154,42 +170,55 @@ def _leads_json(engine: DuckDBEngine, path: Path, id_column: str) -> str:
         f"CREATE TEMP VIEW {name} AS SELECT lead_id, {_json_object(attrs)} AS attributes "
         f"FROM {view.get_name()}"
     )
-    return name
+    return raw, name
 
 
-def _events_json(engine: DuckDBEngine, path: Path) -> str:
+@dataclass
+class EventsRead:
+    """The events file read once into DuckDB: ids made, times read, properties as text."""
+
+    table: str  # event_id, lead_id, event, ts, _ls_row, p0.. (the properties' text forms)
+    properties: list[str]
+
+    @property
+    def rows_sql(self) -> str:
+        """The rows as the service stores them (properties as JSON)."""
+        return (
+            f"SELECT event_id, lead_id, event, ts, {_json_object(self.properties, 'p')} "
+            f"AS properties FROM {self.table}"
+        )
+
+    @property
+    def scoring_sql(self) -> str:
+        """The rows as the batch engine reads an events file, with the ids stored."""
+        props = "".join(f", p{i} AS {_quoted(n)}" for i, n in enumerate(self.properties))
+        return f"SELECT event_id, lead_id, event, ts AS timestamp{props}, {ROW} FROM {self.table}"
+
+
+def _events_read(engine: DuckDBEngine, path: Path) -> EventsRead:
     raw = engine.open(path)
     columns = engine.columns(raw)
     for column in EVENT_REQUIRED:
         if column not in columns:
             raise DataError(
                 str(path),
-                f"no {column!r} column; events need lead_id, event and "
-                f"timestamp (columns: {column_list(columns)})",
+                f"no {column!r} column; events need lead_id, event and timestamp "
+                f"(columns: {column_list(columns)})",
                 column=column,
             )
     regex = dialect_for(engine.dialect).regex
     for row in engine.fetch(first_bad_timestamp(raw, engine.epoch_us, regex)):
         raise DataError(
             str(path),
-            f"{row['value']!r} is not a time",
+            _time_problem(row["value"]),
             row=engine.row_number(raw, row["row"]),
             column="timestamp",
         )
-    bad = raw.filter(text_form(raw.event).isnull() | (text_form(raw.event) == ""))
-    for row in engine.fetch(bad.select(row=bad[ROW]).order_by("row").limit(1)):
-        raise DataError(
-            str(path), "the event is empty", row=engine.row_number(raw, row["row"]), column="event"
-        )
-    for row in engine.fetch(
-        raw.filter(text_form(raw.lead_id).isnull()).select(row=raw[ROW]).limit(1)
-    ):
-        raise DataError(
-            str(path),
-            "the lead id is empty",
-            row=engine.row_number(raw, row["row"]),
-            column="lead_id",
-        )
+    for column, what in (("event", "the event is empty"), ("lead_id", "the lead id is empty")):
+        text = text_form(raw[column])
+        bad = raw.filter(text.isnull() | (text.strip() == ""))
+        for row in engine.fetch(bad.select(row=bad[ROW]).order_by("row").limit(1)):
+            raise DataError(str(path), what, row=engine.row_number(raw, row["row"]), column=column)
     props = [c for c in columns if c not in (*EVENT_REQUIRED, "event_id")]
     given_id = text_form(raw.event_id) if "event_id" in columns else ibis.null("string")
     view = engine.view(
@@ -198,22 +227,32 @@ def _events_json(engine: DuckDBEngine, path: Path) -> str:
             lead_id=text_form(raw.lead_id),
             event=text_form(raw.event),
             ts=epoch_seconds(raw.timestamp, engine.epoch_us, regex),
-            row=raw[ROW],
+            **{ROW: raw[ROW]},
             **{f"p{i}": text_form(raw[c]) for i, c in enumerate(props)},
         )
     )
-    name = fresh_name("events_json")
-    engine.con.con.execute(
-        f"""CREATE TEMP VIEW {name} AS
-        WITH j AS (SELECT *, {_json_object(props, "p")} AS properties FROM {view.get_name()})
-        SELECT coalesce(nullif(given_id, ''), 'imp_' || md5(concat_ws(chr(31), lead_id, event,
-                   CAST(ts AS VARCHAR), properties,
-                   CAST(row_number() OVER (PARTITION BY lead_id, event, ts, properties ORDER BY row)
-                        AS VARCHAR)))) AS event_id,
-               lead_id, event, ts, properties
-        FROM j"""
+    table = fresh_name("events_read")
+    content = ", ".join(
+        [
+            "lead_id",
+            "event",
+            "CAST(ts AS VARCHAR)",
+            *(f"coalesce(p{i}, chr(30))" for i in range(len(props))),
+        ]
     )
-    return name
+    engine.con.con.execute(
+        f"""CREATE TEMP TABLE {table} AS
+        SELECT coalesce(nullif(given_id, ''), 'imp_' || md5(concat_ws(chr(31), {content},
+                   CAST(row_number() OVER (PARTITION BY {content} ORDER BY {ROW}) AS VARCHAR))))
+                   AS event_id,
+               * EXCLUDE (given_id)
+        FROM {view.get_name()}"""
+    )
+    return EventsRead(table, props)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _json_object(names: list[str], prefix: str = "a") -> str:
@@ -346,7 +385,73 @@ def _refresh_latest(conn: Connection) -> None:
     )
 
 
-def _score(db: Database, say: Progress) -> str:
+def _score_files(
+    db: Database,
+    engine: DuckDBEngine,
+    leads_raw: ir.Table,
+    events: EventsRead | None,
+    id_column: str,
+    revisions: dict[str, int],
+    say: Progress,
+) -> str:
+    """Every active model scores the files' leads in DuckDB; the scores go to the database."""
+    cache = VersionCache()
+    with db.read() as conn:
+        versions = cache.active(conn)
+    events_raw = None
+    if events is not None:
+        name = fresh_name("events_scored")
+        engine.con.con.execute(f"CREATE TEMP VIEW {name} AS {events.scoring_sql}")
+        events_raw = engine.con.table(name)
+    for version in versions:
+        phase = f"scoring ({version.name})"
+        say(phase, 0)
+        now = time.time()
+        inputs = prepare(
+            engine,
+            version.model,
+            leads_raw,
+            events_raw,
+            leads_name="leads",
+            events_name="events",
+            id_column=id_column,
+        )
+        table, _ = score_inputs(
+            engine, version.model, inputs, as_of=now, predictive_file=version.predictive_file
+        )
+        scores = lead_scores(engine.to_arrow(table), key=text_form_of)
+        with db.read() as conn:
+            snap = Snapshot(None, None, revisions, _accounts(conn, version))
+        write_scores(
+            db,
+            version,
+            snap,
+            scores,
+            {"kind": "import"},
+            now,
+            atomic=True,
+            progress=lambda done, total, p=phase: say(p, 100 * done / max(total, 1)),
+        )
+        say(phase, 100)
+    return ", ".join(f"{v.name} v{v.version}" for v in versions)
+
+
+def _revisions(conn: Connection) -> dict[str, int]:
+    query = select(Lead.lead_id, Lead.revision)
+    return {r.lead_id: r.revision for r in conn.execute(query).yield_per(100_000)}
+
+
+def _accounts(conn: Connection, version: CompiledVersion) -> dict[str, str | None]:
+    if version.model.accounts is None:
+        return {}
+    query = select(Lead.lead_id, Lead.attributes)
+    return {
+        r.lead_id: version.account_of(r.attributes or {})
+        for r in conn.execute(query).yield_per(50_000)
+    }
+
+
+def _score_stored(db: Database, say: Progress) -> str:
     """Every active model scores every lead (the batch engine); their names."""
     cache = VersionCache()
     with db.read() as conn:

@@ -1,0 +1,146 @@
+"""`leadscore import`: files into the service's database, scored by the batch engine as
+`leadscore score` scores them; bad files refused with file, row and column."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import func, select
+
+from leadscore.cli import app as cli
+from leadscore.service.core import prepare_database
+from leadscore.service.settings import Settings
+from leadscore.service.store.database import Database
+from leadscore.service.store.tables import Event, Lead, LedgerEntry, Score
+from leadscore.service.times import iso
+from tests.service_support import EXAMPLE_MODEL, api, fresh_postgres
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("generated")
+    cli(["generate", "--leads", "400", "--seed", "5", "-o", str(folder)], standalone_mode=False)
+    return folder
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/service.db"
+    else:
+        url = fresh_postgres(request.getfixturevalue("postgres_url"))
+    prepare_database(Settings(db=url), [EXAMPLE_MODEL]).close()
+    return url
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "leadscore", *args], capture_output=True, text=True
+    )
+
+
+def counts(url: str) -> dict[str, int]:
+    db = Database(url)
+    with db.read() as conn:
+        out = {t.__tablename__: conn.execute(select(func.count()).select_from(t)).scalar_one()
+               for t in (Lead, Event, Score, LedgerEntry)}  # fmt: skip
+    db.dispose()
+    return out
+
+
+def test_import_scores_as_the_batch_command_does(db_url, data, tmp_path):
+    done = run("import", str(data / "leads.parquet"), "--events", str(data / "events.parquet"),
+               "--db", db_url)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    n_events = pq.read_metadata(data / "events.parquet").num_rows
+    assert f"imported 400 leads and {n_events:,} events" in done.stdout
+    assert counts(db_url) == {"leads": 400, "events": n_events, "scores": 400, "ledger": 400}
+    db = Database(db_url)
+    with db.read() as conn:
+        stored = {r.lead_id: r for r in conn.execute(select(Score.__table__))}
+    db.dispose()
+    as_of = iso(next(iter(stored.values())).scored_at)
+    cli(["score", str(EXAMPLE_MODEL), str(data / "leads.parquet"), "--events",
+         str(data / "events.parquet"), "--as-of", as_of, "-o", str(tmp_path / "out.parquet")],
+        standalone_mode=False)  # fmt: skip
+    batch = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    assert len(batch) == 400
+    for b in batch:
+        s = stored[str(b["lead_id"])]
+        assert s.score == pytest.approx(b["score"], abs=1e-6)
+        assert (s.grade, s.label, s.mql) == (b["grade"], b["label"], b["mql"])
+        assert s.stage == ("mql" if b["mql"] else "open")
+        assert [r["rule"] for r in s.reasons] == [r["rule"] for r in json.loads(b["reasons"])]
+    # The same files again: nothing new.
+    again = run("import", str(data / "leads.parquet"), "--events", str(data / "events.parquet"),
+                "--db", db_url)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert f"imported 400 leads and 0 events ({n_events:,} events already stored)" in again.stdout
+    assert counts(db_url)["events"] == n_events
+
+
+def test_import_adds_to_a_database_that_has_leads(db_url, tmp_path):
+    with api(db_url) as service:
+        service.post(
+            "/api/v1/leads",
+            "ingest",
+            json={
+                "leads": [
+                    {"lead_id": "old", "attributes": {"title": "VP Sales", "industry": "software"}}
+                ]
+            },
+        )
+        leads = pa.table({"lead_id": ["old", "new"], "employees": ["300", "10"]})
+        pq.write_table(leads, tmp_path / "leads.parquet")
+        (tmp_path / "events.csv").write_text(
+            "lead_id,event,timestamp,url\nold,demo_request,2026-11-30T10:00:00Z,\n"
+            "new,page_view,1764496800,/pricing\nghost,page_view,1764496800,/x\n"
+        )
+        done = run("import", str(tmp_path / "leads.parquet"), "--events", str(tmp_path / "events.csv"),
+                   "--db", db_url)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "1 events belong to leads that are neither" in done.stderr
+        old = service.get("/api/v1/leads/old").json()
+        assert old["attributes"] == {
+            "title": "VP Sales",
+            "industry": "software",
+            "employees": "300",
+        }
+        listed = {r["lead_id"]: r for r in service.get("/api/v1/leads").json()["data"]}
+        assert listed["old"]["score"] == pytest.approx(old["scores"]["b2b-saas"]["score"], abs=0.01)
+        assert {r["rule"] for r in listed["old"]["reasons"]} >= {"demo request", "mid-market"}
+        assert "new" in listed
+
+
+@pytest.mark.parametrize(
+    ("leads", "events", "message"),
+    [
+        ("id,title\n1,CEO\n", None, "no id column 'lead_id'"),
+        ("lead_id,title\n1,CEO\n1,CTO\n", None, "row 2 column 'lead_id': duplicate lead id '1' (also in row 1)"),
+        ("lead_id\n1\n", "lead_id,event,timestamp\n1,open,2026-01-01\n1,open,soon\n",
+         "events.csv row 2 column 'timestamp':"),
+        ("lead_id\n1\n", "lead_id,event\n1,open\n", "no 'timestamp' column"),
+        ("lead_id\n1\n", "lead_id,event,timestamp\n1,,2026-01-01\n", "row 1 column 'event': the event is empty"),
+    ],
+)  # fmt: skip
+def test_bad_files_are_refused_and_nothing_is_written(tmp_path, leads, events, message):
+    url = f"sqlite:///{tmp_path}/service.db"
+    (tmp_path / "leads.csv").write_text(leads)
+    args = ["import", str(tmp_path / "leads.csv"), "--db", url]
+    if events is not None:
+        (tmp_path / "events.csv").write_text(events)
+        args += ["--events", str(tmp_path / "events.csv")]
+    done = run(*args)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert counts(url) == {"leads": 0, "events": 0, "scores": 0, "ledger": 0}
+
+
+def test_a_file_that_is_not_there(tmp_path):
+    done = run("import", str(tmp_path / "nope.csv"), "--db", f"sqlite:///{tmp_path}/s.db")
+    assert done.returncode == 2 and "nope.csv" in done.stderr and "Traceback" not in done.stderr
