@@ -65,10 +65,10 @@ class Api:
     def as_(self, scope: str) -> dict[str, str]:
         return auth(self.keys[scope])
 
-    def post(self, path: str, scope: str = "admin", **kw):  # noqa: ANN201
+    def post(self, path: str, scope: str = "admin", **kw):
         return self.client.post(path, headers={**self.as_(scope), **kw.pop("headers", {})}, **kw)
 
-    def get(self, path: str, scope: str = "read", **kw):  # noqa: ANN201
+    def get(self, path: str, scope: str = "read", **kw):
         return self.client.get(path, headers=self.as_(scope), **kw)
 
     def add_model(self, yaml: str, activate: bool = True) -> tuple[str, str]:
@@ -119,8 +119,16 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> None:
-        command = [sys.executable, "-m", "leadscore", "serve", "--db", self.db_url,
-                   "--port", str(self.port)]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "leadscore",
+            "serve",
+            "--db",
+            self.db_url,
+            "--port",
+            str(self.port),
+        ]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
@@ -152,8 +160,12 @@ class Server:
 
 @contextmanager
 def server(db_url: str, tmp: Path, **env: str) -> Iterator[Server]:
-    environment = {**os.environ, "LEADSCORE_SWEEP_SECONDS": "0", "LEADSCORE_JOB_POLL_SECONDS": "0.1",
-                   **env}  # fmt: skip
+    environment = {
+        **os.environ,
+        "LEADSCORE_SWEEP_SECONDS": "0",
+        "LEADSCORE_JOB_POLL_SECONDS": "0.1",
+        **env,
+    }
     s = Server(db_url, free_port(), environment, tmp / "serve.log")
     s.start()
     try:

@@ -43,17 +43,30 @@ def stream_and_compare(db_url: str, tmp: Path, document: dict, data: tuple, seed
     shift = time.time() - AS_OF  # the strategy's times, moved to now
     with api(db_url) as service:
         service.add_model(json.dumps(document))
-        r = service.post("/api/v1/leads", "ingest", json={"leads": [
-            {"lead_id": x["lead_id"], "attributes": {k: v for k, v in x.items() if k != "lead_id"}}
-            for x in leads
-        ]})  # fmt: skip
+        r = service.post(
+            "/api/v1/leads",
+            "ingest",
+            json={
+                "leads": [
+                    {
+                        "lead_id": x["lead_id"],
+                        "attributes": {k: v for k, v in x.items() if k != "lead_id"},
+                    }
+                    for x in leads
+                ]
+            },
+        )
         assert r.status_code == 200, r.text
         sent = [
-            {"event_id": e["event_id"], "lead_id": e["lead_id"], "event": e["event"],
-             "timestamp": e["timestamp"] + shift,
-             "properties": {"url": e["url"], "value": e["value"]}}
+            {
+                "event_id": e["event_id"],
+                "lead_id": e["lead_id"],
+                "event": e["event"],
+                "timestamp": e["timestamp"] + shift,
+                "properties": {"url": e["url"], "value": e["value"]},
+            }
             for e in events
-        ]  # fmt: skip
+        ]
         rng.shuffle(sent)  # late events: arrival order is not time order
         retried = sent + rng.sample(sent, k=min(len(sent), rng.randint(0, 5)))  # duplicates
         i = 0
@@ -73,9 +86,20 @@ def stream_and_compare(db_url: str, tmp: Path, document: dict, data: tuple, seed
     pq.write_table(to_arrow(rows, EVENT_TYPES_ARROW), tmp / "events.parquet")
     (tmp / "model.yaml").write_text(json.dumps(document))
     for lead_id, g in got.items():
-        cli(["score", str(tmp / "model.yaml"), str(tmp / "leads.parquet"), "--events",
-             str(tmp / "events.parquet"), "--as-of", g["as_of"], "-o", str(tmp / "out.parquet")],
-            standalone_mode=False)  # fmt: skip
+        cli(
+            [
+                "score",
+                str(tmp / "model.yaml"),
+                str(tmp / "leads.parquet"),
+                "--events",
+                str(tmp / "events.parquet"),
+                "--as-of",
+                g["as_of"],
+                "-o",
+                str(tmp / "out.parquet"),
+            ],
+            standalone_mode=False,
+        )
         batch = {r["lead_id"]: r for r in pq.read_table(tmp / "out.parquet").to_pylist()}
         b = batch[lead_id]
         for field in ("score", "fit_score", "engagement_score", "probability"):

@@ -43,8 +43,13 @@ def service(db_url):
 
 
 def event(lead: str, name: str, eid: str, ago_days: float = 0.01, **props) -> dict:
-    return {"event_id": eid, "lead_id": lead, "event": name,
-            "timestamp": time.time() - ago_days * 86400, "properties": props}  # fmt: skip
+    return {
+        "event_id": eid,
+        "lead_id": lead,
+        "event": name,
+        "timestamp": time.time() - ago_days * 86400,
+        "properties": props,
+    }
 
 
 def score_of(service, lead: str) -> dict:
@@ -60,8 +65,11 @@ def test_upsert_sets_keeps_and_clears_attributes(service):
     assert r.status_code == 200, r.text
     answered = r.json()["leads"][0]["scores"]["b2b-saas"]
     assert (answered["fit_score"], answered["grade"]) == (55.0, "A")
-    r = service.post("/api/v1/leads", "ingest", json={"leads": [
-        {"lead_id": "L1", "attributes": {"country": None, "plan": "pro"}}]})  # fmt: skip
+    r = service.post(
+        "/api/v1/leads",
+        "ingest",
+        json={"leads": [{"lead_id": "L1", "attributes": {"country": None, "plan": "pro"}}]},
+    )
     lead = service.get("/api/v1/leads/L1").json()
     assert lead["attributes"] == {**{k: v for k, v in FIT.items() if k != "country"}, "plan": "pro"}
     s = lead["scores"]["b2b-saas"]
@@ -83,8 +91,13 @@ def test_events_count_once_and_duplicates_are_listed(service):
     assert (again["accepted"], again["duplicates"]) == (0, ["e1", "e2", "e1"])
     assert score_of(service, "L1")["engagement_score"] == pytest.approx(before, abs=1e-6)
     # No event_id: the server makes one, and the event counts.
-    r = service.post("/api/v1/events", "ingest", json={"events": [
-        {"lead_id": "L1", "event": "email_open", "timestamp": "2026-01-01T00:00:00"}]})  # fmt: skip
+    r = service.post(
+        "/api/v1/events",
+        "ingest",
+        json={
+            "events": [{"lead_id": "L1", "event": "email_open", "timestamp": "2026-01-01T00:00:00"}]
+        },
+    )
     assert r.json()["accepted"] == 1
     with service.client.app.state.service.db.read() as conn:
         assert conn.execute(select(func.count()).select_from(Event)).scalar_one() == 3
@@ -92,9 +105,17 @@ def test_events_count_once_and_duplicates_are_listed(service):
 
 def test_event_for_unknown_lead_is_refused_and_nothing_is_stored(service):
     service.post("/api/v1/leads", "ingest", json={"leads": [{"lead_id": "L1", "attributes": FIT}]})
-    r = service.post("/api/v1/events", "ingest", json={"events": [
-        event("L1", "email_open", "ok1"), event("nobody", "email_open", "x1"),
-        {"lead_id": "L1", "event": "email_open", "timestamp": "yesterday"}]})  # fmt: skip
+    r = service.post(
+        "/api/v1/events",
+        "ingest",
+        json={
+            "events": [
+                event("L1", "email_open", "ok1"),
+                event("nobody", "email_open", "x1"),
+                {"lead_id": "L1", "event": "email_open", "timestamp": "yesterday"},
+            ]
+        },
+    )
     assert r.status_code == 422
     assert r.headers["content-type"].startswith("application/problem+json")
     problems = r.json()["problems"]
@@ -120,15 +141,23 @@ def test_lifecycle_mql_stays_until_recycled_and_history_says_why(service):
     )
     s = r.json()["leads"][0]["scores"]["b2b-saas"]
     assert s["mql"] and s["lifecycle"]["stage"] == "mql" and s["lifecycle"]["mql_since"]
-    service.post("/api/v1/events", "ingest", json={"events": [
-        event("L1", "unsubscribe", "u1"), event("L1", "email_bounce", "b1")]})  # fmt: skip
+    service.post(
+        "/api/v1/events",
+        "ingest",
+        json={"events": [event("L1", "unsubscribe", "u1"), event("L1", "email_bounce", "b1")]},
+    )
     s = score_of(service, "L1")
     assert not s["mql"] and s["lifecycle"]["stage"] == "mql"  # stays MQL below the threshold
     r = service.post("/api/v1/leads/L1/recycle")
     assert r.status_code == 200, r.text
     assert r.json() == {"stage": "recycled", "mql_since": None}
-    service.post("/api/v1/events", "ingest", json={"events": [event("L1", "webinar_attended", "w1"),
-                                                                event("L1", "webinar_attended", "w2")]})  # fmt: skip
+    service.post(
+        "/api/v1/events",
+        "ingest",
+        json={
+            "events": [event("L1", "webinar_attended", "w1"), event("L1", "webinar_attended", "w2")]
+        },
+    )
     s = score_of(service, "L1")
     assert s["mql"] and s["lifecycle"]["stage"] == "mql"  # qualified again after the recycle
     history = service.get("/api/v1/leads/L1/history").json()["data"]
@@ -140,8 +169,13 @@ def test_lifecycle_mql_stays_until_recycled_and_history_says_why(service):
 
 
 def test_list_pages_cover_every_lead_once_in_score_order(service):
-    leads = [{"lead_id": f"L{i:02d}", "attributes": {**FIT, "employees": 10 + 100 * (i % 7),
-              "email_domain": f"d{i % 3}.com"}} for i in range(30)]  # fmt: skip
+    leads = [
+        {
+            "lead_id": f"L{i:02d}",
+            "attributes": {**FIT, "employees": 10 + 100 * (i % 7), "email_domain": f"d{i % 3}.com"},
+        }
+        for i in range(30)
+    ]
     service.post("/api/v1/leads", "ingest", json={"leads": leads})
     seen, cursor = [], None
     while True:
@@ -167,8 +201,13 @@ def test_list_pages_cover_every_lead_once_in_score_order(service):
 
 
 def test_accounts_aggregate_as_the_model_says(service):
-    leads = [{"lead_id": f"L{i}", "attributes": {**FIT, "employees": 100 + i * 1000,
-              "email_domain": "acme.io"}} for i in range(5)]  # fmt: skip
+    leads = [
+        {
+            "lead_id": f"L{i}",
+            "attributes": {**FIT, "employees": 100 + i * 1000, "email_domain": "acme.io"},
+        }
+        for i in range(5)
+    ]
     r = service.post("/api/v1/leads", "ingest", json={"leads": leads})
     scores = sorted((x["scores"]["b2b-saas"]["score"] for x in r.json()["leads"]), reverse=True)
     got = service.get("/api/v1/accounts").json()["data"]
@@ -179,13 +218,32 @@ def test_accounts_aggregate_as_the_model_says(service):
 
 
 def test_erasure_leaves_nothing(service):
-    service.post("/api/v1/leads", "ingest", json={"leads": [{"lead_id": "gone", "attributes": FIT},
-                                                            {"lead_id": "kept", "attributes": FIT}]})  # fmt: skip
-    service.post("/api/v1/events", "ingest", json={"events": [event("gone", "email_open", "g1"),
-                                                              event("kept", "email_open", "k1")]})  # fmt: skip
+    service.post(
+        "/api/v1/leads",
+        "ingest",
+        json={
+            "leads": [
+                {"lead_id": "gone", "attributes": FIT},
+                {"lead_id": "kept", "attributes": FIT},
+            ]
+        },
+    )
+    service.post(
+        "/api/v1/events",
+        "ingest",
+        json={"events": [event("gone", "email_open", "g1"), event("kept", "email_open", "k1")]},
+    )
     seg = {"type": "track", "anonymousId": "anon-1", "event": "email_open", "messageId": "a1"}
-    service.post("/segment/v1/batch", "ingest", json={"batch": [seg, {"type": "identify",
-                 "anonymousId": "anon-1", "userId": "gone", "traits": {}}]})  # fmt: skip
+    service.post(
+        "/segment/v1/batch",
+        "ingest",
+        json={
+            "batch": [
+                seg,
+                {"type": "identify", "anonymousId": "anon-1", "userId": "gone", "traits": {}},
+            ]
+        },
+    )
     assert (
         service.client.delete("/api/v1/leads/gone", headers=service.as_("read")).status_code == 403
     )
@@ -194,8 +252,13 @@ def test_erasure_leaves_nothing(service):
     assert service.get("/api/v1/leads/gone").status_code == 404
     assert service.get("/api/v1/leads/gone/history").status_code == 404
     with service.client.app.state.service.db.read() as conn:
-        for table, column in ((Lead, Lead.lead_id), (Event, Event.lead_id), (Score, Score.lead_id),
-                              (LedgerEntry, LedgerEntry.lead_id), (Visitor, Visitor.lead_id)):  # fmt: skip
+        for table, column in (
+            (Lead, Lead.lead_id),
+            (Event, Event.lead_id),
+            (Score, Score.lead_id),
+            (LedgerEntry, LedgerEntry.lead_id),
+            (Visitor, Visitor.lead_id),
+        ):
             assert conn.execute(select(func.count()).where(column == "gone")).scalar_one() == 0, (
                 table
             )
@@ -264,8 +327,11 @@ def test_several_models_score_each_lead(service):
 def test_sweep_rewrites_scores_that_time_changed(service):
     service.post("/api/v1/leads", "ingest", json={"leads": [{"lead_id": "L1", "attributes": FIT}]})
     # An event 61 days ago: inactive for 60 days, and the pricing visit half decayed.
-    service.post("/api/v1/events", "ingest", json={"events": [
-        event("L1", "page_view", "p1", ago_days=59.9999, url="/pricing")]})  # fmt: skip
+    service.post(
+        "/api/v1/events",
+        "ingest",
+        json={"events": [event("L1", "page_view", "p1", ago_days=59.9999, url="/pricing")]},
+    )
     stored = service.get("/api/v1/leads").json()["data"][0]
     time.sleep(1.0)  # the event is now more than 60 days old... once 0.0001 days pass
     app_service = service.client.app.state.service

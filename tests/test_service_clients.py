@@ -19,8 +19,11 @@ def running(tmp_path):
     url = f"sqlite:///{tmp_path}/service.db"
     made = make_keys(url)
     with server(url, tmp_path) as s:
-        r = httpx.post(s.url + "/api/v1/models", content=EXAMPLE_MODEL.read_text(),
-                       headers={**auth(made["admin"]), "content-type": "application/yaml"})  # fmt: skip
+        r = httpx.post(
+            s.url + "/api/v1/models",
+            content=EXAMPLE_MODEL.read_text(),
+            headers={**auth(made["admin"]), "content-type": "application/yaml"},
+        )
         assert r.status_code == 201, r.text
         r = httpx.post(
             s.url + "/api/v1/models/b2b-saas/versions/1/activate", headers=auth(made["admin"])
@@ -40,14 +43,26 @@ def test_segment_library_sends_identify_track_and_page(running):
     s, made = running
     errors = []
     client = segment_analytics.Client(
-        made["ingest"], host=s.url + "/segment", sync_mode=True, max_retries=0,
+        made["ingest"],
+        host=s.url + "/segment",
+        sync_mode=True,
+        max_retries=0,
         on_error=lambda e, batch: errors.append(e),
-    )  # fmt: skip
+    )
     # A visitor browses anonymously, then signs up: the identify joins the two.
     client.page(anonymous_id="anon-7", name="Pricing", properties={"url": "https://x.io/pricing"})
-    client.identify("u-7", {"title": "VP Sales", "industry": "software", "employees": 300,
-                            "country": "US", "email_domain": "acme.io",
-                            "address": {"city": "Berlin"}}, anonymous_id="anon-7")  # fmt: skip
+    client.identify(
+        "u-7",
+        {
+            "title": "VP Sales",
+            "industry": "software",
+            "employees": 300,
+            "country": "US",
+            "email_domain": "acme.io",
+            "address": {"city": "Berlin"},
+        },
+        anonymous_id="anon-7",
+    )
     client.track("u-7", "demo_request", {"plan": "team"})
     client.track("u-7", "webinar_attended", message_id="m-1")
     client.track("u-7", "webinar_attended", message_id="m-1")  # a retry: counted once
@@ -67,11 +82,18 @@ def test_segment_library_sends_identify_track_and_page(running):
 
 def test_segment_gzip_and_write_key_in_body(running):
     s, made = running
-    body = {"writeKey": made["ingest"], "batch": [
-        {"type": "identify", "userId": "g1", "traits": {"title": "CEO"}},
-        {"type": "track", "userId": "g1", "event": "email_open", "messageId": "g-1"}]}  # fmt: skip
-    r = httpx.post(s.url + "/segment/v1/batch", content=gzip.compress(json.dumps(body).encode()),
-                   headers={"content-type": "application/json", "content-encoding": "gzip"})  # fmt: skip
+    body = {
+        "writeKey": made["ingest"],
+        "batch": [
+            {"type": "identify", "userId": "g1", "traits": {"title": "CEO"}},
+            {"type": "track", "userId": "g1", "event": "email_open", "messageId": "g-1"},
+        ],
+    }
+    r = httpx.post(
+        s.url + "/segment/v1/batch",
+        content=gzip.compress(json.dumps(body).encode()),
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
     assert (r.status_code, r.json()) == (200, {"success": True})
     lead = httpx.get(s.url + "/api/v1/leads/g1", headers=auth(made["read"])).json()
     assert lead["attributes"] == {"title": "CEO"}
@@ -79,10 +101,16 @@ def test_segment_gzip_and_write_key_in_body(running):
 
 def test_bad_keys_are_refused(running):
     s, made = running
-    client = segment_analytics.Client("lsk_not-a-key", host=s.url + "/segment", sync_mode=True,
-                                      max_retries=0, on_error=lambda e, b: None)  # fmt: skip
-    r = httpx.post(s.url + "/segment/v1/track", json={"userId": "x", "event": "e"},
-                   auth=("lsk_not-a-key", ""))  # fmt: skip
+    client = segment_analytics.Client(
+        "lsk_not-a-key",
+        host=s.url + "/segment",
+        sync_mode=True,
+        max_retries=0,
+        on_error=lambda e, b: None,
+    )
+    r = httpx.post(
+        s.url + "/segment/v1/track", json={"userId": "x", "event": "e"}, auth=("lsk_not-a-key", "")
+    )
     assert r.status_code == 401
     assert (
         httpx.post(s.url + "/segment/v1/track", json={"userId": "x", "event": "e"}).status_code

@@ -70,9 +70,20 @@ def test_sql_and_html_are_stored_and_returned_as_text(service):
         "/api/v1/leads", "ingest", json={"leads": [{"lead_id": nasty, "attributes": attrs}]}
     )
     assert r.status_code == 200, r.text
-    r = service.post("/api/v1/events", "ingest", json={"events": [{
-        "lead_id": nasty, "event": "page_view'; --", "timestamp": time.time(),
-        "properties": {"url": "/pricing<script>", "q": "%' AND 1=1"}}]})  # fmt: skip
+    r = service.post(
+        "/api/v1/events",
+        "ingest",
+        json={
+            "events": [
+                {
+                    "lead_id": nasty,
+                    "event": "page_view'; --",
+                    "timestamp": time.time(),
+                    "properties": {"url": "/pricing<script>", "q": "%' AND 1=1"},
+                }
+            ]
+        },
+    )
     assert r.status_code == 200, r.text
     lead = service.get("/api/v1/leads/" + _quote(nasty)).json()
     assert lead["lead_id"] == nasty and lead["attributes"] == attrs
@@ -107,19 +118,29 @@ GOOD = {
     ("body", "status", "problems"),
     [
         ({"events": [GOOD, {"lead_id": "L1", "timestamp": 1.7e9}]}, 422, {(1, "event")}),
-        ({"events": [{**GOOD, "timestamp": "30/11/2026"}, {**GOOD, "timestamp": None}]}, 422,
-         {(0, "timestamp"), (1, "timestamp")}),
+        (
+            {"events": [{**GOOD, "timestamp": "30/11/2026"}, {**GOOD, "timestamp": None}]},
+            422,
+            {(0, "timestamp"), (1, "timestamp")},
+        ),
         ({"events": [GOOD, {**GOOD, "event_id": "x", "lead_id": "ghost"}]}, 422, {(1, "lead_id")}),
-        ({"events": [{**GOOD, "lead_id": 5, "properties": "url"}]}, 422,
-         {(0, "lead_id"), (0, "properties")}),
-        ({"events": [{**GOOD, "properties": {"nested": {"a": 1}}}]}, 422, {(0, "properties.nested")}),
+        (
+            {"events": [{**GOOD, "lead_id": 5, "properties": "url"}]},
+            422,
+            {(0, "lead_id"), (0, "properties")},
+        ),
+        (
+            {"events": [{**GOOD, "properties": {"nested": {"a": 1}}}]},
+            422,
+            {(0, "properties.nested")},
+        ),
         ({"events": [{**GOOD, "colour": "red"}]}, 422, {(0, "colour")}),
         ({"events": [GOOD] * 1001}, 413, None),
         ({"events": []}, 422, {(None, "events")}),
         ({"event": [GOOD]}, 422, {(None, "event"), (None, "events")}),
         ([GOOD], 422, {(None, "(body)")}),
     ],
-)  # fmt: skip
+)
 def test_bad_events_get_every_problem_and_store_nothing(service, body, status, problems):
     r = service.post("/api/v1/events", "ingest", json=body)
     assert r.status_code == status, r.text
@@ -144,7 +165,10 @@ def test_malformed_and_oversized_bodies(service):
     bad_lead = {"leads": [{"lead_id": "", "attributes": {"lead_id": "x"}}, {"attributes": {}}]}
     r = service.post("/api/v1/leads", "ingest", json=bad_lead)
     assert {(p["index"], p["field"]) for p in r.json()["problems"]} == {
-        (0, "lead_id"), (0, "attributes"), (1, "lead_id")}  # fmt: skip
+        (0, "lead_id"),
+        (0, "attributes"),
+        (1, "lead_id"),
+    }
     _nothing_stored(service)
 
 

@@ -30,8 +30,11 @@ def test_acknowledged_events_survive_kill_9(backend, tmp_path, request):
     sent: set[str] = set()
     with server(url, tmp_path) as s:
         h = auth(made["admin"])
-        httpx.post(s.url + "/api/v1/models", content=EXAMPLE_MODEL.read_text(),
-                   headers={**h, "content-type": "application/yaml"})  # fmt: skip
+        httpx.post(
+            s.url + "/api/v1/models",
+            content=EXAMPLE_MODEL.read_text(),
+            headers={**h, "content-type": "application/yaml"},
+        )
         job = httpx.post(s.url + "/api/v1/models/b2b-saas/versions/1/activate", headers=h).json()[
             "job"
         ]
@@ -55,8 +58,15 @@ def test_acknowledged_events_survive_kill_9(backend, tmp_path, request):
         thread.start()
         k = 0
         while not stop.is_set() or k < 10:
-            batch = [{"event_id": f"b{k}-{j}", "lead_id": f"L{(k + j) % 20}", "event": "email_open",
-                      "timestamp": time.time() - j} for j in range(BATCH)]  # fmt: skip
+            batch = [
+                {
+                    "event_id": f"b{k}-{j}",
+                    "lead_id": f"L{(k + j) % 20}",
+                    "event": "email_open",
+                    "timestamp": time.time() - j,
+                }
+                for j in range(BATCH)
+            ]
             sent.update(e["event_id"] for e in batch)
             while True:  # the client retries the same batch until it is acknowledged
                 try:
@@ -74,8 +84,15 @@ def test_acknowledged_events_survive_kill_9(backend, tmp_path, request):
         thread.join()
         # Every batch again: all duplicates now.
         for i in range(k):
-            batch = [{"event_id": f"b{i}-{j}", "lead_id": f"L{(i + j) % 20}", "event": "email_open",
-                      "timestamp": time.time()} for j in range(BATCH)]  # fmt: skip
+            batch = [
+                {
+                    "event_id": f"b{i}-{j}",
+                    "lead_id": f"L{(i + j) % 20}",
+                    "event": "email_open",
+                    "timestamp": time.time(),
+                }
+                for j in range(BATCH)
+            ]
             r = httpx.post(s.url + "/api/v1/events", json={"events": batch}, headers=h, timeout=30)
             assert r.status_code == 200 and r.json()["accepted"] == 0, r.text
     db = Database(url)

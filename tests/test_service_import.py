@@ -47,15 +47,23 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def counts(url: str) -> dict[str, int]:
     db = Database(url)
     with db.read() as conn:
-        out = {t.__tablename__: conn.execute(select(func.count()).select_from(t)).scalar_one()
-               for t in (Lead, Event, Score, LedgerEntry)}  # fmt: skip
+        out = {
+            t.__tablename__: conn.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in (Lead, Event, Score, LedgerEntry)
+        }
     db.dispose()
     return out
 
 
 def test_import_scores_as_the_batch_command_does(db_url, data, tmp_path):
-    done = run("import", str(data / "leads.parquet"), "--events", str(data / "events.parquet"),
-               "--db", db_url)  # fmt: skip
+    done = run(
+        "import",
+        str(data / "leads.parquet"),
+        "--events",
+        str(data / "events.parquet"),
+        "--db",
+        db_url,
+    )
     assert done.returncode == 0, done.stderr
     n_events = pq.read_metadata(data / "events.parquet").num_rows
     assert f"imported 400 leads and {n_events:,} events" in done.stdout
@@ -65,9 +73,20 @@ def test_import_scores_as_the_batch_command_does(db_url, data, tmp_path):
         stored = {r.lead_id: r for r in conn.execute(select(Score.__table__))}
     db.dispose()
     as_of = iso(next(iter(stored.values())).scored_at)
-    cli(["score", str(EXAMPLE_MODEL), str(data / "leads.parquet"), "--events",
-         str(data / "events.parquet"), "--as-of", as_of, "-o", str(tmp_path / "out.parquet")],
-        standalone_mode=False)  # fmt: skip
+    cli(
+        [
+            "score",
+            str(EXAMPLE_MODEL),
+            str(data / "leads.parquet"),
+            "--events",
+            str(data / "events.parquet"),
+            "--as-of",
+            as_of,
+            "-o",
+            str(tmp_path / "out.parquet"),
+        ],
+        standalone_mode=False,
+    )
     batch = pq.read_table(tmp_path / "out.parquet").to_pylist()
     assert len(batch) == 400
     for b in batch:
@@ -75,10 +94,18 @@ def test_import_scores_as_the_batch_command_does(db_url, data, tmp_path):
         assert s.score == pytest.approx(b["score"], abs=1e-6)
         assert (s.grade, s.label, s.mql) == (b["grade"], b["label"], b["mql"])
         assert s.stage == ("mql" if b["mql"] else "open")
-        assert [r["rule"] for r in s.reasons] == [r["rule"] for r in json.loads(b["reasons"])]
+        assert [r["rule"] for r in json.loads(s.reasons)] == [
+            r["rule"] for r in json.loads(b["reasons"])
+        ]
     # The same files again: nothing new.
-    again = run("import", str(data / "leads.parquet"), "--events", str(data / "events.parquet"),
-                "--db", db_url)  # fmt: skip
+    again = run(
+        "import",
+        str(data / "leads.parquet"),
+        "--events",
+        str(data / "events.parquet"),
+        "--db",
+        db_url,
+    )
     assert again.returncode == 0, again.stderr
     assert f"imported 400 leads and 0 events ({n_events:,} events already stored)" in again.stdout
     assert counts(db_url)["events"] == n_events
@@ -101,8 +128,14 @@ def test_import_adds_to_a_database_that_has_leads(db_url, tmp_path):
             "lead_id,event,timestamp,url\nold,demo_request,2026-11-30T10:00:00Z,\n"
             "new,page_view,1764496800,/pricing\nghost,page_view,1764496800,/x\n"
         )
-        done = run("import", str(tmp_path / "leads.parquet"), "--events", str(tmp_path / "events.csv"),
-                   "--db", db_url)  # fmt: skip
+        done = run(
+            "import",
+            str(tmp_path / "leads.parquet"),
+            "--events",
+            str(tmp_path / "events.csv"),
+            "--db",
+            db_url,
+        )
         assert done.returncode == 0, done.stderr
         assert "1 events belong to leads that are neither" in done.stderr
         old = service.get("/api/v1/leads/old").json()
@@ -121,13 +154,24 @@ def test_import_adds_to_a_database_that_has_leads(db_url, tmp_path):
     ("leads", "events", "message"),
     [
         ("id,title\n1,CEO\n", None, "no id column 'lead_id'"),
-        ("lead_id,title\n1,CEO\n1,CTO\n", None, "row 2 column 'lead_id': duplicate lead id '1' (also in row 1)"),
-        ("lead_id\n1\n", "lead_id,event,timestamp\n1,open,2026-01-01\n1,open,soon\n",
-         "events.csv row 2 column 'timestamp':"),
+        (
+            "lead_id,title\n1,CEO\n1,CTO\n",
+            None,
+            "row 2 column 'lead_id': duplicate lead id '1' (also in row 1)",
+        ),
+        (
+            "lead_id\n1\n",
+            "lead_id,event,timestamp\n1,open,2026-01-01\n1,open,soon\n",
+            "events.csv row 2 column 'timestamp':",
+        ),
         ("lead_id\n1\n", "lead_id,event\n1,open\n", "no 'timestamp' column"),
-        ("lead_id\n1\n", "lead_id,event,timestamp\n1,,2026-01-01\n", "row 1 column 'event': the event is empty"),
+        (
+            "lead_id\n1\n",
+            "lead_id,event,timestamp\n1,,2026-01-01\n",
+            "row 1 column 'event': the event is empty",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_files_are_refused_and_nothing_is_written(tmp_path, leads, events, message):
     url = f"sqlite:///{tmp_path}/service.db"
     (tmp_path / "leads.csv").write_text(leads)

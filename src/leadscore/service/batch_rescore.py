@@ -20,9 +20,9 @@ import pyarrow as pa
 from sqlalchemy import Connection, and_, func, or_, select
 
 from leadscore.batch import score_tables
-from leadscore.one_lead import LeadScore, Reason
+from leadscore.one_lead import LeadScore
 from leadscore.service import changes
-from leadscore.service.changes import Scored
+from leadscore.service.changes import Scored, reasons_text
 from leadscore.service.online import (
     CHUNK,
     ID_COLUMN,
@@ -154,7 +154,7 @@ def _latest_before(conn: Connection, ids: list[str], now: float) -> dict[str, fl
     return out
 
 
-def batch_scores(version: CompiledVersion, snap: Snapshot, now: float) -> dict[str, LeadScore]:
+def batch_scores(version: CompiledVersion, snap: Snapshot, now: float) -> dict[str, BatchScore]:
     """Every lead of the snapshot scored by the batch engine, as one-lead scores."""
     scored = score_tables(
         version.model,
@@ -167,17 +167,25 @@ def batch_scores(version: CompiledVersion, snap: Snapshot, now: float) -> dict[s
     return lead_scores(scored)
 
 
-def lead_scores(scored: pa.Table, key: Callable[[Any], Any] = lambda k: k) -> dict[str, LeadScore]:
-    """The batch engine's output rows as one-lead scores, by lead id (`key` of the id)."""
+@dataclass(frozen=True)
+class BatchScore:
+    """A score from the batch engine: its reasons as the text the store keeps."""
+
+    score: LeadScore
+    reasons: str
+
+
+def lead_scores(scored: pa.Table, key: Callable[[Any], Any] = lambda k: k) -> dict[str, BatchScore]:
+    """The batch engine's output rows, by lead id (`key` of the id)."""
     out = {}
     has_factors = "factors" in scored.column_names
     for row in scored.to_pylist():
-        reasons = tuple(Reason(r["rule"], r["points"]) for r in json.loads(row["reasons"]))
+        reasons = reasons_text(json.loads(row["reasons"]))
         factors = None
         if has_factors:
             raw = row["factors"]
             factors = tuple(json.loads(raw)) if isinstance(raw, str) else tuple(raw or ())
-        out[key(row[ID_COLUMN])] = LeadScore(
+        score = LeadScore(
             row["score"],
             row["fit_score"],
             row["engagement_score"],
@@ -185,9 +193,10 @@ def lead_scores(scored: pa.Table, key: Callable[[Any], Any] = lambda k: k) -> di
             row["label"],
             bool(row["mql"]),
             row["probability"],
-            reasons,
+            (),
             factors,
         )
+        out[key(row[ID_COLUMN])] = BatchScore(score, reasons)
     return out
 
 
@@ -195,7 +204,7 @@ def write_scores(
     db: Database,
     version: CompiledVersion,
     snap: Snapshot,
-    scores: dict[str, LeadScore],
+    scores: dict[str, BatchScore],
     cause: dict[str, Any],
     now: float,
     *,
@@ -214,7 +223,7 @@ def write_scores(
         current = _revisions(conn, part)
         fresh = [k for k in part if k in current and current[k] == snap.revisions.get(k)]
         moved = [k for k in part if k in current and current[k] != snap.revisions.get(k)]
-        items = [Scored(k, scores[k], snap.accounts.get(k)) for k in fresh]
+        items = [Scored(k, scores[k].score, snap.accounts.get(k), scores[k].reasons) for k in fresh]
         n = len(changes.record(conn, version.name, version.version, items, cause, now).changes)
         if moved:  # changed while the batch ran: scored again, online, as of now
             at = time.time()

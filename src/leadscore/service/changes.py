@@ -12,13 +12,12 @@ or a new model version; the sweep never re-qualifies it: time passing is not int
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, delete, select
 
 from leadscore.one_lead import LeadScore
 from leadscore.service.store.tables import LedgerEntry, Score
@@ -31,11 +30,19 @@ LEDGER_DIGITS = 2
 
 @dataclass(frozen=True)
 class Scored:
-    """A new score for a lead under a model version."""
+    """A new score for a lead under a model version. `reasons`: the reasons as JSON text
+    (`reasons_text`) when the caller has them so (the batch engine), else made here."""
 
     lead_id: str
     score: LeadScore
     account: str | None
+    reasons: str | None = None
+
+
+def reasons_text(reasons: Sequence[dict[str, Any]]) -> str:
+    """The one text form of a list of reasons, whichever scorer made it: rows compare as
+    text, and `json.dumps` writes each float as its shortest round trip."""
+    return json.dumps(reasons, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -133,8 +140,10 @@ def _row(
         "label": s.label,
         "mql": s.mql,
         "probability": s.probability,
-        "reasons": [{"rule": r.rule, "points": r.points} for r in s.reasons],
-        "factors": None if s.factors is None else [dict(f) for f in s.factors],
+        "reasons": item.reasons
+        if item.reasons is not None
+        else reasons_text([{"rule": r.rule, "points": r.points} for r in s.reasons]),
+        "factors": None if s.factors is None else json.dumps([dict(f) for f in s.factors]),
         "account": item.account,
         "stage": stage,
         "mql_since": since,
@@ -170,36 +179,49 @@ def _shows(before: dict, row: dict) -> bool:
     return any(before[k] != row[k] for k in ("grade", "label", "stage", "version", "mql"))
 
 
+_COLUMNS = ("lead_id", "model", *_VALUES, "scored_at")
+_LEDGER = ("lead_id", "model", "version", "at", "score", "grade", "label", "mql", "stage", "cause")
+
+
+def _placeholders(conn: Connection, n: int) -> str:
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return ", ".join([mark] * n)
+
+
 def _upsert(conn: Connection, rows: list[dict]) -> None:
+    """The rows written through the driver's executemany: at a million rows, SQLAlchemy's
+    per-row parameter processing would cost more than the database does."""
     if not rows:
         return
-    make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = make(Score)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["lead_id", "model"],
-        set_={k: stmt.excluded[k] for k in (*_VALUES, "scored_at")},
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[2:])
+    sql = (
+        f"INSERT INTO scores ({', '.join(_COLUMNS)}) VALUES "
+        f"({_placeholders(conn, len(_COLUMNS))}) "
+        f"ON CONFLICT (lead_id, model) DO UPDATE SET {updates}"
     )
-    for start in range(0, len(rows), 5000):
-        conn.execute(stmt, rows[start : start + 5000])
+    values = [tuple(r[c] for c in _COLUMNS) for r in rows]
+    for start in range(0, len(values), 5000):
+        conn.exec_driver_sql(sql, values[start : start + 5000])
 
 
 def _ledger(conn: Connection, changes: list[Change], at: float) -> None:
     if not changes:
         return
-    entries = [
-        {
-            "lead_id": c.lead_id,
-            "model": c.model,
-            "version": c.version,
-            "at": at,
-            "score": c.current["score"],
-            "grade": c.current["grade"],
-            "label": c.current["label"],
-            "mql": c.current["mql"],
-            "stage": c.current["stage"],
-            "cause": c.cause,
-        }
+    sql = f"INSERT INTO ledger ({', '.join(_LEDGER)}) VALUES ({_placeholders(conn, len(_LEDGER))})"
+    values = [
+        (
+            c.lead_id,
+            c.model,
+            c.version,
+            at,
+            c.current["score"],
+            c.current["grade"],
+            c.current["label"],
+            c.current["mql"],
+            c.current["stage"],
+            json.dumps(c.cause, ensure_ascii=False),
+        )
         for c in changes
     ]
-    for start in range(0, len(entries), 5000):
-        conn.execute(insert(LedgerEntry), entries[start : start + 5000])
+    for start in range(0, len(values), 5000):
+        conn.exec_driver_sql(sql, values[start : start + 5000])

@@ -23,6 +23,7 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 from sqlalchemy import Connection, func, select
 
 from leadscore.batch import score_inputs
@@ -37,7 +38,7 @@ from leadscore.engines.canonical import (
     text_form,
 )
 from leadscore.errors import DataError, column_list, no_column
-from leadscore.inputs import _time_problem, check_ids, prepare
+from leadscore.inputs import Inputs, _time_problem, check_ids, prepare
 from leadscore.service.batch_rescore import (
     Snapshot,
     batch_scores,
@@ -90,8 +91,6 @@ def import_files(
     if had_leads and events_view is not None:
         with db.read() as conn:
             ids = list(conn.execute(select(Lead.lead_id)).scalars())
-        import pyarrow as pa
-
         con.register("ls_db_leads", pa.table({"lead_id": pa.array(ids, pa.string())}))
         known = f"(SELECT lead_id FROM {leads_view} UNION SELECT lead_id FROM ls_db_leads)"
     latest = "NULL::DOUBLE AS last_event_at"
@@ -141,6 +140,7 @@ def import_files(
         # What the batch scores below is this: a lead changed after it (by a running
         # service) is scored again online when the scores are written.
         revisions = _revisions(conn)
+    db.analyze()
     if events_view is not None and had_leads:
         with db.write() as conn:  # leads already stored: their latest event may be new
             _refresh_latest(conn)
@@ -407,15 +407,7 @@ def _score_files(
         phase = f"scoring ({version.name})"
         say(phase, 0)
         now = time.time()
-        inputs = prepare(
-            engine,
-            version.model,
-            leads_raw,
-            events_raw,
-            leads_name="leads",
-            events_name="events",
-            id_column=id_column,
-        )
+        inputs = _inputs(engine, version, leads_raw, events_raw, id_column)
         table, _ = score_inputs(
             engine, version.model, inputs, as_of=now, predictive_file=version.predictive_file
         )
@@ -434,6 +426,36 @@ def _score_files(
         )
         say(phase, 100)
     return ", ".join(f"{v.name} v{v.version}" for v in versions)
+
+
+def _inputs(
+    engine: DuckDBEngine,
+    version: CompiledVersion,
+    leads: ir.Table,
+    events: ir.Table | None,
+    id_column: str,
+) -> Inputs:
+    """The files as the model reads them. A column the model reads and a file lacks is an
+    attribute no lead has, as the service sees it: missing (`leadscore score` refuses it,
+    for a file is expected to hold what its model reads)."""
+    plan = version.plan
+    if events is None:  # no events file: leads with no events (inactive), as online
+        empty = {c: pa.array([], pa.string()) for c in ("lead_id", "event", "event_id")}
+        events = engine.from_arrow(pa.table({**empty, "timestamp": pa.array([], pa.float64())}))
+    absent = {c: ibis.null("string") for c in plan.lead_columns if c not in leads.columns}
+    leads = leads.mutate(**absent) if absent else leads
+    if events is not None:
+        absent = {c: ibis.null("string") for c in plan.event_columns if c not in events.columns}
+        events = events.mutate(**absent) if absent else events
+    return prepare(
+        engine,
+        version.model,
+        leads,
+        events,
+        leads_name="leads",
+        events_name="events",
+        id_column=id_column,
+    )
 
 
 def _revisions(conn: Connection) -> dict[str, int]:

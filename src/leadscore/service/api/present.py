@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from leadscore.one_lead import LeadScore
@@ -73,7 +74,7 @@ def row_out(row: dict[str, Any]) -> s.LeadRow:
         label=row["label"],
         mql=bool(row["mql"]),
         probability=row["probability"],
-        reasons=[s.ReasonOut(**r) for r in row["reasons"] or []],
+        reasons=[s.ReasonOut(**r) for r in json.loads(row["reasons"] or "[]")],
         account=row["account"],
         lifecycle=lifecycle(row),
         scored_at=iso(row["scored_at"]) or "",

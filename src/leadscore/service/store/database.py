@@ -65,6 +65,10 @@ class Database:
                 max_overflow=pool_size,
                 pool_pre_ping=True,
                 json_serializer=_dumps,
+                # psycopg prepares a statement run five times; PostgreSQL may then plan it
+                # once for any ids, and a generic plan of `lead_id IN (500 parameters)`
+                # scans instead of using the key (140 ms instead of 5): plan every call.
+                connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
             )
         else:
             raise UsageError(f"--db {url!r}: the service runs on SQLite or PostgreSQL")
@@ -120,6 +124,12 @@ class Database:
             raise UsageError(
                 f"--db {self.name}: cannot reach the database ({_first_line(exc)})"
             ) from None
+
+    def analyze(self) -> None:
+        """Fresh statistics after a bulk load, so that the planner knows the tables' sizes."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()

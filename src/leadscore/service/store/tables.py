@@ -116,8 +116,9 @@ class Score(Base):
     label: Mapped[str | None] = mapped_column(NAME)
     mql: Mapped[bool]
     probability: Mapped[float | None] = mapped_column(Float)
-    reasons: Mapped[list[Any]] = mapped_column(Json)
-    factors: Mapped[list[Any] | None] = mapped_column(Json)
+    # JSON text, written once by changes.record: compared as text, decoded only to answer.
+    reasons: Mapped[str] = mapped_column(Text)
+    factors: Mapped[str | None] = mapped_column(Text)
     account: Mapped[str | None] = mapped_column(String(512))  # the normalized account key
     stage: Mapped[str] = mapped_column(String(16))  # open | mql | recycled
     mql_since: Mapped[float | None] = mapped_column(Float)

@@ -185,16 +185,8 @@ def upgrade() -> None:
         sa.Column("label", sa.String(length=200), nullable=True),
         sa.Column("mql", sa.Boolean(), nullable=False),
         sa.Column("probability", sa.Float(), nullable=True),
-        sa.Column(
-            "reasons",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column(
-            "factors",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
-        ),
+        sa.Column("reasons", sa.Text(), nullable=False),
+        sa.Column("factors", sa.Text(), nullable=True),
         sa.Column("account", sa.String(length=512), nullable=True),
         sa.Column("stage", sa.String(length=16), nullable=False),
         sa.Column("mql_since", sa.Float(), nullable=True),
