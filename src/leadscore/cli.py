@@ -7,8 +7,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -19,6 +17,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from leadscore.cli_console import err, out, progress_bars
 from leadscore.errors import LeadscoreError, ModelError, UsageError, named
 
 if TYPE_CHECKING:
@@ -37,10 +36,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Score leads with a declarative model: fit, engagement, grades, MQLs and reasons.",
 )
-# No markup: messages hold user text (rule names, patterns such as "[/]x"), which Rich
-# would read as its own tags; styles are given with Text instead.
-out = Console(markup=False)
-err = Console(stderr=True, markup=False)
 
 ENGINE_HELP = "duckdb (default), spark, or an Ibis connection URL (postgres://user@host/db)."
 ModelArg = Annotated[Path, typer.Argument(help="The model file (YAML).", show_default=False)]
@@ -156,35 +151,7 @@ def _help_hint(exc: ClickException) -> str:
     return f" (try '{ctx.command_path} --help')"
 
 
-@contextmanager
-def _progress(enabled: bool = True) -> Iterator[Callable[[str, float], None] | None]:
-    """A bar per phase of a long run (reading events, scoring, writing)."""
-    if not enabled:
-        yield None
-        return
-    columns = (
-        TextColumn("{task.description:<16}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-    )
-    bar = Progress(*columns, console=err, transient=False)
-    tasks: dict[str, int] = {}
-
-    def report(phase: str, percent: float) -> None:
-        if not tasks:
-            bar.start()  # at the first phase: a run that fails before shows no empty bar
-        if phase not in tasks:
-            for task in tasks.values():
-                bar.update(task, completed=100)
-            tasks[phase] = bar.add_task(phase, total=100)
-        bar.update(tasks[phase], completed=percent)
-
-    try:
-        yield report
-    finally:
-        if tasks:
-            bar.stop()
+_progress = progress_bars
 
 
 @app.command()
@@ -754,6 +721,9 @@ def demo(
     )
 
 
-# The service's commands (serve, keys, import) live in their own module; importing it
-# registers them on `app`.
-from leadscore import cli_service  # noqa: E402, F401
+# The service's commands (serve, keys, import) live in their own module.
+from leadscore import cli_service  # noqa: E402
+
+app.command()(cli_service.serve)
+app.command("import")(cli_service.import_)
+app.add_typer(cli_service.keys_app, name="keys")

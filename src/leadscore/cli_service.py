@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from leadscore.cli import _progress, app, err, out
+from leadscore.cli_console import err, out, progress_bars
 from leadscore.errors import UsageError
 from leadscore.service.settings import DEFAULT_DB
 
@@ -21,7 +21,6 @@ DbOpt = Annotated[
 keys_app = typer.Typer(
     help="Create, list and revoke API keys (shown once, stored hashed).", no_args_is_help=True
 )
-app.add_typer(keys_app, name="keys")
 
 
 def _db(db: str | None) -> str:
@@ -36,7 +35,6 @@ def _database(db: str | None):
     return database
 
 
-@app.command()
 def serve(
     db: DbOpt = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
@@ -47,7 +45,7 @@ def serve(
     ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Processes.")] = 1,
 ) -> None:
-    """Run the REST API (and, later, the dashboard) over the database."""
+    """Run the REST API over the database (SPEC section 4); add models with --model."""
     import uvicorn
 
     from leadscore.service.api.logs import log_config
@@ -61,6 +59,7 @@ def serve(
     for f in files:
         if not f.is_file():
             raise UsageError(f"--model {f}: no such file")
+    _check_port(host, port)
     service = prepare_database(settings, files)
     name = service.db.name
     service.close()
@@ -77,6 +76,21 @@ def serve(
         log_config=log_config(),
         timeout_graceful_shutdown=10,
     )
+
+
+def _check_port(host: str, port: int) -> None:
+    """A port another program holds: said plainly, before the database is touched."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise UsageError(
+            f"--host {host} --port {port}: cannot listen there ({exc.strerror}); "
+            "choose another --port"
+        ) from None
 
 
 @keys_app.command("create")
@@ -145,7 +159,6 @@ def keys_revoke(
     err.print(f"key {name!r} revoked", highlight=False)
 
 
-@app.command("import")
 def import_(
     leads: Annotated[
         Path, typer.Argument(help="Leads file (.csv, .parquet, .jsonl).", show_default=False)
@@ -162,7 +175,7 @@ def import_(
 
     database = _database(db)
     try:
-        with _progress() as progress:
+        with progress_bars() as progress:
             result = import_files(database, leads, events, id_column=id_column, progress=progress)
     finally:
         database.dispose()

@@ -77,7 +77,6 @@ def import_files(
     engine = DuckDBEngine()
     con = engine.con.con
     say = progress or (lambda _phase, _done: None)
-    say("reading files", 0)
     leads_raw, leads_view = _leads_json(engine, leads_path, id_column)
     events = None
     if events_path is not None:
