@@ -28,7 +28,13 @@ from leadscore.features import Feature
 from leadscore.model.conditions import AllOf, AnyOf, Condition, Test
 from leadscore.model.schema import ScoringModel
 from leadscore.plan import EventTerm, ScoringPlan, build_plan, reason_key
-from leadscore.timeutil import MIN_EXPONENT, SECONDS_PER_DAY, TimeError, to_epoch
+from leadscore.timeutil import (
+    MILLISECONDS_LIKE,
+    MIN_EXPONENT,
+    SECONDS_PER_DAY,
+    TimeError,
+    to_epoch,
+)
 from leadscore.values import is_missing, normalize_text, parse_number, text_form
 
 Row = Mapping[str, Any]
@@ -150,10 +156,11 @@ class _Event:
 
 
 def _rule_points(term: EventTerm, holds: Holds, events: Sequence[_Event], as_of: float) -> float:
-    """Steps 1-3 of the semantics for one engagement rule."""
+    """Steps 1-3 of the semantics for one engagement rule (`events`: the lead's events of
+    the rule's type)."""
     matching = []
     for ev in events:
-        if ev.t > as_of or ev.row.get("event") != term.event:
+        if ev.t > as_of:
             continue
         if term.window_days is not None and not ev.t > as_of - term.window_days * SECONDS_PER_DAY:
             continue
@@ -264,8 +271,11 @@ class LeadScorer:
 
         parts: dict[str, float] = {}
         if plan.has_engagement:
+            by_type: dict[Any, list[_Event]] = {}
+            for ev in events:
+                by_type.setdefault(ev.row.get("event"), []).append(ev)
             for term, holds in self._events:
-                parts[term.name] = _rule_points(term, holds, events, now)
+                parts[term.name] = _rule_points(term, holds, by_type.get(term.event, ()), now)
             for idle in plan.inactivity:
                 inactive = latest is None or now - latest > idle.after_days * SECONDS_PER_DAY
                 parts[idle.name] = idle.points if inactive else 0.0
@@ -347,12 +357,16 @@ def _events(events: Iterable[Row]) -> list[_Event]:
     """The events with their times read; a missing or unreadable time names the event."""
     out = []
     for i, e in enumerate(events):
-        if e.get("timestamp") is None:
+        when = e.get("timestamp")
+        if when is None:
             raise UsageError(f"events[{i}].timestamp: required, but missing")
-        try:
-            t = to_epoch(e["timestamp"])
-        except TimeError as exc:
-            raise UsageError(f"events[{i}].timestamp: {exc}") from None
+        if type(when) is float and abs(when) < MILLISECONDS_LIKE:  # epoch seconds (not NaN)
+            t = when
+        else:
+            try:
+                t = to_epoch(when)
+            except TimeError as exc:
+                raise UsageError(f"events[{i}].timestamp: {exc}") from None
         out.append(_Event(t, text_form(e.get("event_id")) or "", i, e))
     return out
 

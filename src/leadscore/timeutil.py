@@ -117,6 +117,8 @@ def parse_text(text: str) -> float:
 
 def check_epoch(seconds: float, given: object = None) -> float:
     """Epoch seconds within the years 0001-9999; milliseconds are refused as such."""
+    if math.isfinite(seconds) and abs(seconds) < MILLISECONDS_LIKE:
+        return seconds
     what = shown(given if given is not None else seconds)
     if not math.isfinite(seconds):
         raise TimeError(f"{what} is not a time; expected {FORMS}")

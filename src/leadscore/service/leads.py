@@ -124,16 +124,17 @@ def list_leads(
                 func.lower(cast(Lead.attributes, String)).like(pattern, escape="\\"),
             )
         )
+    # Both keys in one direction, so that the index (model, [filter], score, lead_id) is
+    # read forwards or backwards and nothing is sorted: -score lists ties by lead id, last
+    # first.
     if cursor is not None:
         score, lead_id = decode_cursor(cursor)
         if descending:
-            query = query.where(or_(s.score < score, and_(s.score == score, s.lead_id > lead_id)))
+            query = query.where(or_(s.score < score, and_(s.score == score, s.lead_id < lead_id)))
         else:
             query = query.where(or_(s.score > score, and_(s.score == score, s.lead_id > lead_id)))
-    order = s.score.desc() if descending else s.score.asc()
-    rows = [
-        dict(r) for r in conn.execute(query.order_by(order, s.lead_id).limit(limit + 1)).mappings()
-    ]
+    order = [s.score.desc(), s.lead_id.desc()] if descending else [s.score.asc(), s.lead_id.asc()]
+    rows = [dict(r) for r in conn.execute(query.order_by(*order).limit(limit + 1)).mappings()]
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]

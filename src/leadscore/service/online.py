@@ -172,10 +172,8 @@ def _load_events(
             .where(Event.lead_id.in_(part), Event.ts <= now, or_(*kinds))
             .order_by(Event.id)
         )
-        for r in conn.execute(query):
-            states[r.lead_id].events.append(
-                event_row(r.event_id, r.event, r.ts, r.properties or {})
-            )
+        for lead_id, event_id, event, ts, props in conn.execute(query):
+            states[lead_id].events.append(event_row(event_id, event, ts, props or {}))
 
 
 def score_states(
