@@ -67,6 +67,11 @@ def serve(
         f"leadscore serving {name} on http://{host}:{port} (API: /api/v1, /openapi.json)",
         highlight=False,
     )
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker counts in files here, and /metrics adds them up, whichever answers.
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="leadscore-metrics-")
     uvicorn.run(
         "leadscore.service.api.app:create_app",
         factory=True,
