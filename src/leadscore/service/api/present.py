@@ -5,11 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fastapi import Response
+from pydantic import BaseModel
+
 from leadscore.one_lead import LeadScore
 from leadscore.service.api import schemas as s
 from leadscore.service.ingest import Outcome
 from leadscore.service.leads import LeadNow
 from leadscore.service.times import iso
+
+
+def answer(model: BaseModel, status: int = 200) -> Response:
+    """The model as JSON, as it is: built from the out schemas already, so FastAPI's second
+    validation of a returned value (a third of a list page's time) is not needed."""
+    return Response(model.model_dump_json(), status_code=status, media_type="application/json")
 
 
 def lifecycle(stored: dict[str, Any] | None) -> s.LifecycleOut:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from leadscore.service import ingest
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
 @router.post(
     "/events", response_model=s.EventsOut, **scope("ingest", openapi_extra=body_doc(s.EventsIn))
 )
-async def post_events(request: Request) -> s.EventsOut:
+async def post_events(request: Request) -> Response:
     """Store events (an event_id stored before is a duplicate, not counted again) and
     answer the new scores of the leads they touched."""
     valid, problems = await read_items(request, "events", s.EventIn)
@@ -30,7 +30,7 @@ async def post_events(request: Request) -> s.EventsOut:
 
 def _store(
     request: Request, valid: list[tuple[int, s.EventIn]], problems: list[Problem]
-) -> s.EventsOut:
+) -> Response:
     service = request.app.state.service
     now = time.time()
     items = [
@@ -58,8 +58,10 @@ def _store(
     EVENTS.labels("api").inc(outcome.accepted)
     DUPLICATES.inc(len(outcome.duplicates))
     named = {v.name: v.version for v in versions}
-    return s.EventsOut(
-        accepted=outcome.accepted,
-        duplicates=outcome.duplicates,
-        leads=present.outcome_leads(outcome, named, now),
+    return present.answer(
+        s.EventsOut(
+            accepted=outcome.accepted,
+            duplicates=outcome.duplicates,
+            leads=present.outcome_leads(outcome, named, now),
+        )
     )

@@ -27,14 +27,14 @@ Stage = Literal["open", "mql", "recycled"]
 @router.post(
     "/leads", response_model=s.LeadsOut, **scope("ingest", openapi_extra=body_doc(s.LeadsIn))
 )
-async def upsert_leads(request: Request) -> s.LeadsOut:
+async def upsert_leads(request: Request) -> Response:
     """Upsert one or many leads: given attributes set, others kept, a null clears one."""
     valid, problems = await read_items(request, "leads", s.LeadIn)
     refuse(problems)
     return await run_in_threadpool(_upsert, request, [x for _, x in valid])
 
 
-def _upsert(request: Request, valid: list[s.LeadIn]) -> s.LeadsOut:
+def _upsert(request: Request, valid: list[s.LeadIn]) -> Response:
     service = request.app.state.service
     now = time.time()
     items = [ingest.LeadIn(x.lead_id, x.attributes) for x in valid]
@@ -45,7 +45,7 @@ def _upsert(request: Request, valid: list[s.LeadIn]) -> s.LeadsOut:
 
     versions, outcome = service.write(work)
     named = {v.name: v.version for v in versions}
-    return s.LeadsOut(leads=present.outcome_leads(outcome, named, now))
+    return present.answer(s.LeadsOut(leads=present.outcome_leads(outcome, named, now)))
 
 
 @router.get("/leads", response_model=s.LeadPage, **scope("read"))
@@ -64,7 +64,7 @@ def list_leads(
     sort: Literal["-score", "score"] = "-score",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: str | None = None,
-) -> s.LeadPage:
+) -> Response:
     """Leads by their stored score (rewritten on every change and by the sweep)."""
     service = request.app.state.service
     with service.db.read() as conn:
@@ -75,7 +75,8 @@ def list_leads(
         page = leads.list_leads(
             conn, version, filters, descending=sort == "-score", limit=limit, cursor=cursor
         )
-    return s.LeadPage(data=[present.row_out(r) for r in page.rows], next_cursor=page.next_cursor)
+    rows = [present.row_out(r) for r in page.rows]
+    return present.answer(s.LeadPage(data=rows, next_cursor=page.next_cursor))
 
 
 @router.get("/leads/{lead_id:path}/history", response_model=s.HistoryPage, **scope("read"))
@@ -103,14 +104,14 @@ def lead_history(
 
 
 @router.get("/leads/{lead_id:path}", response_model=s.LeadOut, **scope("read"))
-def get_lead(lead_id: str, request: Request, model: Model = None) -> s.LeadOut:
+def get_lead(lead_id: str, request: Request, model: Model = None) -> Response:
     """A lead with each score computed as of the time of the read."""
     service = request.app.state.service
     now = time.time()
     with service.db.read() as conn:
         versions = pick_versions(service.cache.active(conn), model)
         found = leads.lead_now(conn, versions, lead_id, now)
-    return present.lead_now_out(found, now)
+    return present.answer(present.lead_now_out(found, now))
 
 
 @router.post("/leads/{lead_id:path}/recycle", response_model=s.LifecycleOut, **scope("admin"))
