@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, func, select
 
 from leadscore.batch import score_tables
 from leadscore.one_lead import LeadScore
 from leadscore.service import changes
 from leadscore.service.changes import Scored, reasons_text
+from leadscore.service.gc_pause import many_objects
 from leadscore.service.online import (
     CHUNK,
     ID_COLUMN,
@@ -61,15 +62,16 @@ def snapshot(conn: Connection, version: CompiledVersion, now: float) -> Snapshot
     ids, revisions, accounts, latest = [], {}, {}, {}
     values: dict[str, list[Any]] = {c: [] for c in columns}
     query = select(Lead.lead_id, Lead.attributes, Lead.revision, Lead.last_event_at)
-    for r in conn.execute(query.order_by(Lead.lead_id)).yield_per(20_000):
-        attrs = r.attributes or {}
-        ids.append(r.lead_id)
-        revisions[r.lead_id] = r.revision
-        accounts[r.lead_id] = version.account_of(attrs)
-        if r.last_event_at is not None:
-            latest[r.lead_id] = r.last_event_at
-        for c in columns:
-            values[c].append(attrs.get(c))
+    with many_objects():
+        for r in conn.execute(query.order_by(Lead.lead_id)).yield_per(20_000):
+            attrs = r.attributes or {}
+            ids.append(r.lead_id)
+            revisions[r.lead_id] = r.revision
+            accounts[r.lead_id] = version.account_of(attrs)
+            if r.last_event_at is not None:
+                latest[r.lead_id] = r.last_event_at
+            for c in columns:
+                values[c].append(attrs.get(c))
     table = {ID_COLUMN: pa.array(ids, pa.string())} | {c: _column(v) for c, v in values.items()}
     leads = pa.table(table)
     events = None
@@ -96,29 +98,18 @@ def _events(
     cols: dict[str, list[Any]] = {
         k: [] for k in (ID_COLUMN, "event_id", "event", "timestamp", *props)
     }
-    kinds = []
-    whole = [e for e, d in needs.items() if d is None]
-    if whole:
-        kinds.append(Event.event.in_(whole))
-    kinds += [
-        and_(Event.event == e, Event.ts > now - d * SECONDS_PER_DAY)
-        for e, d in needs.items()
-        if d is not None
-    ]
-    if kinds:
-        query = (
-            select(Event.lead_id, Event.event_id, Event.event, Event.ts, Event.properties)
-            .where(Event.ts <= now, or_(*kinds))
-            .order_by(Event.id)
-        )
-        for r in conn.execute(query).yield_per(50_000):
-            cols[ID_COLUMN].append(r.lead_id)
-            cols["event_id"].append(r.event_id)
-            cols["event"].append(r.event)
-            cols["timestamp"].append(r.ts)
-            p = r.properties or {}
-            for c in props:
-                cols[c].append(p.get(c))
+    if needs:
+        # The driver's cursor, the database taking the properties out of their JSON:
+        # millions of rows, where SQLAlchemy's rows and Python's json cost a minute.
+        sql, params = _events_sql(conn, props, needs, now)
+        cursor = conn.connection.driver_connection.cursor()
+        cursor.execute(sql, params)
+        names = [ID_COLUMN, "event_id", "event", "timestamp", *props]
+        with many_objects():  # millions of new tuples: each collection would walk them all
+            while rows := cursor.fetchmany(50_000):
+                for name, values in zip(names, zip(*rows, strict=True), strict=True):
+                    cols[name].extend(values)
+        cursor.close()
     if latest:  # inactivity: each lead's latest event up to now, as an event no rule reads
         late = [k for k, t in latest.items() if t > now]
         for k, t in _latest_before(conn, late, now).items():
@@ -139,6 +130,40 @@ def _events(
         "timestamp": pa.array(cols["timestamp"], pa.float64()),
     } | {c: _column(cols[c]) for c in props}
     return pa.table(table)
+
+
+def _events_sql(
+    conn: Connection, props: list[str], needs: dict[str, float | None], now: float
+) -> tuple[str, list[Any]]:
+    """The events a version reads, with each property it reads as a column of its own."""
+    sqlite = conn.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    params: list[Any] = []
+    columns = []
+    for prop in props:
+        if sqlite:  # JSON booleans as the text the one-lead scorer reads them as
+            path = '$."' + prop.replace('"', '""') + '"'
+            columns.append(
+                f"CASE json_type(properties, {mark}) WHEN 'true' THEN 'true' "
+                f"WHEN 'false' THEN 'false' ELSE json_extract(properties, {mark}) END"
+            )
+            params += [path, path]
+        else:  # jsonb values, which psycopg reads as Python values, as online
+            columns.append(f"properties -> {mark}")
+            params.append(prop)
+    kinds = []
+    whole = [e for e, d in needs.items() if d is None]
+    if whole:
+        kinds.append(f"event IN ({', '.join([mark] * len(whole))})")
+        params += whole
+    for event, days in needs.items():
+        if days is not None:
+            kinds.append(f"(event = {mark} AND ts > {mark})")
+            params += [event, now - days * SECONDS_PER_DAY]
+    params.append(now)
+    select_list = ", ".join(["lead_id", "event_id", "event", "ts", *columns])
+    where = f"({' OR '.join(kinds)}) AND ts <= {mark}"  # in the order of `params`
+    return f"SELECT {select_list} FROM events WHERE {where}", params
 
 
 def _latest_before(conn: Connection, ids: list[str], now: float) -> dict[str, float | None]:
@@ -179,7 +204,9 @@ def lead_scores(scored: pa.Table, key: Callable[[Any], Any] = lambda k: k) -> di
     """The batch engine's output rows, by lead id (`key` of the id)."""
     out = {}
     has_factors = "factors" in scored.column_names
-    for row in scored.to_pylist():
+    with many_objects():
+        rows = scored.to_pylist()
+    for row in rows:
         reasons = reasons_text(json.loads(row["reasons"]))
         factors = None
         if has_factors:
@@ -237,32 +264,33 @@ def write_scores(
             n += len(changes.record(conn, version.name, version.version, items, cause, at).changes)
         return n
 
-    if atomic:
-        with db.write() as conn:
+    with many_objects():  # the rows of every lead: see gc_pause
+        if atomic:
+            with db.write() as conn:
+                for start in range(0, total, WRITE_CHUNK):
+                    changed += chunk_into(conn, ids[start : start + WRITE_CHUNK])
+                    if progress:
+                        progress(min(start + WRITE_CHUNK, total), total)
+                # Leads made after the snapshot have no batch score: scored online here.
+                new = [k for k in _all_ids(conn) if k not in snap.revisions]
+                if new:
+                    at = time.time()
+                    states = load_leads(conn, new, [version], at)
+                    ordered = list(states.values())
+                    again = score_states(version, ordered, at)
+                    items = [
+                        Scored(s.lead_id, sc, version.account_of(s.attributes))
+                        for s, sc in zip(ordered, again, strict=True)
+                    ]
+                    changes.record(conn, version.name, version.version, items, cause, at)
+                if before_commit is not None:
+                    before_commit(conn)
+        else:
             for start in range(0, total, WRITE_CHUNK):
-                changed += chunk_into(conn, ids[start : start + WRITE_CHUNK])
+                with db.write() as conn:
+                    changed += chunk_into(conn, ids[start : start + WRITE_CHUNK])
                 if progress:
                     progress(min(start + WRITE_CHUNK, total), total)
-            # Leads made after the snapshot have no batch score: scored online here.
-            new = [k for k in _all_ids(conn) if k not in snap.revisions]
-            if new:
-                at = time.time()
-                states = load_leads(conn, new, [version], at)
-                ordered = list(states.values())
-                again = score_states(version, ordered, at)
-                items = [
-                    Scored(s.lead_id, sc, version.account_of(s.attributes))
-                    for s, sc in zip(ordered, again, strict=True)
-                ]
-                changes.record(conn, version.name, version.version, items, cause, at)
-            if before_commit is not None:
-                before_commit(conn)
-    else:
-        for start in range(0, total, WRITE_CHUNK):
-            with db.write() as conn:
-                changed += chunk_into(conn, ids[start : start + WRITE_CHUNK])
-            if progress:
-                progress(min(start + WRITE_CHUNK, total), total)
     return changed
 
 

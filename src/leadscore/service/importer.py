@@ -46,6 +46,7 @@ from leadscore.service.batch_rescore import (
     snapshot,
     write_scores,
 )
+from leadscore.service.gc_pause import many_objects
 from leadscore.service.online import CompiledVersion, VersionCache
 from leadscore.service.store.database import Database
 from leadscore.service.store.tables import Lead
@@ -286,8 +287,10 @@ def _load(
 def _batches(con: Any, sql: str) -> Iterator[list[tuple]]:
     reader = con.execute(sql).fetch_record_batch(BATCH)
     for batch in reader:
-        columns = [c.to_pylist() for c in batch.columns]
-        yield list(zip(*columns, strict=True))
+        with many_objects():
+            columns = [c.to_pylist() for c in batch.columns]
+            rows = list(zip(*columns, strict=True))
+        yield rows
 
 
 _SQLITE = {
