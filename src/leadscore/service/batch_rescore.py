@@ -21,18 +21,15 @@ from sqlalchemy import Connection, func, select
 
 from leadscore.batch import score_tables
 from leadscore.one_lead import LeadScore
-from leadscore.service import changes
+from leadscore.service import changes, ingest
 from leadscore.service.changes import Scored, reasons_text
 from leadscore.service.gc_pause import many_objects
 from leadscore.service.online import (
-    CHUNK,
     ID_COLUMN,
     CompiledVersion,
-    load_leads,
     needs_of,
-    score_states,
 )
-from leadscore.service.store.database import Database
+from leadscore.service.store.database import Database, id_chunks
 from leadscore.service.store.tables import Event, Lead
 from leadscore.timeutil import SECONDS_PER_DAY
 from leadscore.values import text_form
@@ -168,8 +165,7 @@ def _events_sql(
 
 def _latest_before(conn: Connection, ids: list[str], now: float) -> dict[str, float | None]:
     out: dict[str, float | None] = dict.fromkeys(ids)
-    for start in range(0, len(ids), CHUNK):
-        part = ids[start : start + CHUNK]
+    for part in id_chunks(ids):
         for k, t in conn.execute(
             select(Event.lead_id, func.max(Event.ts))
             .where(Event.lead_id.in_(part), Event.ts <= now)
@@ -253,15 +249,7 @@ def write_scores(
         items = [Scored(k, scores[k].score, snap.accounts.get(k), scores[k].reasons) for k in fresh]
         n = len(changes.record(conn, version.name, version.version, items, cause, now).changes)
         if moved:  # changed while the batch ran: scored again, online, as of now
-            at = time.time()
-            states = load_leads(conn, moved, [version], at)
-            ordered = [states[k] for k in moved if k in states]
-            again = score_states(version, ordered, at)
-            items = [
-                Scored(s.lead_id, sc, version.account_of(s.attributes))
-                for s, sc in zip(ordered, again, strict=True)
-            ]
-            n += len(changes.record(conn, version.name, version.version, items, cause, at).changes)
+            n += _online(conn, version, moved, cause)
         return n
 
     with many_objects():  # the rows of every lead: see gc_pause
@@ -274,15 +262,7 @@ def write_scores(
                 # Leads made after the snapshot have no batch score: scored online here.
                 new = [k for k in _all_ids(conn) if k not in snap.revisions]
                 if new:
-                    at = time.time()
-                    states = load_leads(conn, new, [version], at)
-                    ordered = list(states.values())
-                    again = score_states(version, ordered, at)
-                    items = [
-                        Scored(s.lead_id, sc, version.account_of(s.attributes))
-                        for s, sc in zip(ordered, again, strict=True)
-                    ]
-                    changes.record(conn, version.name, version.version, items, cause, at)
+                    changed += _online(conn, version, new, cause)
                 if before_commit is not None:
                     before_commit(conn)
         else:
@@ -294,10 +274,15 @@ def write_scores(
     return changed
 
 
+def _online(conn: Connection, version: CompiledVersion, ids: list[str], cause: dict) -> int:
+    """Leads the batch could not score as they are now, scored by the one-lead scorer."""
+    outcome = ingest.rescore(conn, [version], ids, cause, time.time())
+    return len(outcome.recorded[version.name].changes)
+
+
 def _revisions(conn: Connection, ids: list[str]) -> dict[str, int]:
     out: dict[str, int] = {}
-    for start in range(0, len(ids), CHUNK):
-        part = ids[start : start + CHUNK]
+    for part in id_chunks(ids):
         query = select(Lead.lead_id, Lead.revision).where(Lead.lead_id.in_(part))
         out.update((r[0], r[1]) for r in conn.execute(query))
     return out

@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import Connection, delete, select
 
 from leadscore.one_lead import LeadScore
+from leadscore.service.store.database import id_chunks
 from leadscore.service.store.tables import LedgerEntry, Score
 
-CHUNK = 500
 # The ledger keeps a change of score when it shows at two decimals: decay moves scores a
 # little at every sweep, and a row per sweep per lead would say nothing more.
 LEDGER_DIGITS = 2
@@ -112,9 +112,7 @@ def forget(conn: Connection, lead_id: str) -> None:
 
 def stored_rows(conn: Connection, model: str, lead_ids: Sequence[str]) -> dict[str, dict]:
     out: dict[str, dict] = {}
-    ids = list(dict.fromkeys(lead_ids))
-    for start in range(0, len(ids), CHUNK):
-        part = ids[start : start + CHUNK]
+    for part in id_chunks(lead_ids):
         query = select(Score.__table__).where(Score.model == model, Score.lead_id.in_(part))
         for r in conn.execute(query).mappings():
             out[r["lead_id"]] = dict(r)

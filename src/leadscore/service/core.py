@@ -30,7 +30,7 @@ class Service:
         self.cache = VersionCache()
 
     def start(self) -> None:
-        """Migrations, then the models given at start (`serve --model`)."""
+        """The schema made or upgraded (Alembic): every process does it, idempotently."""
         self.db.migrate()
 
     def close(self) -> None:

@@ -40,6 +40,7 @@ from leadscore.engines.canonical import (
 from leadscore.errors import DataError, column_list, no_column
 from leadscore.inputs import Inputs, _time_problem, check_ids, prepare
 from leadscore.service.batch_rescore import (
+    BatchScore,
     Snapshot,
     batch_scores,
     lead_scores,
@@ -387,6 +388,9 @@ def _refresh_latest(conn: Connection) -> None:
     )
 
 
+ScoresOf = Callable[[CompiledVersion, float], tuple[Snapshot, dict[str, BatchScore]]]
+
+
 def _score_files(
     db: Database,
     engine: DuckDBEngine,
@@ -396,26 +400,45 @@ def _score_files(
     revisions: dict[str, int],
     say: Progress,
 ) -> str:
-    """Every active model scores the files' leads in DuckDB; the scores go to the database."""
-    cache = VersionCache()
-    with db.read() as conn:
-        versions = cache.active(conn)
+    """Every active model scores the files' leads in DuckDB, where it read them."""
     events_raw = None
     if events is not None:
         name = fresh_name("events_scored")
         engine.con.con.execute(f"CREATE TEMP VIEW {name} AS {events.scoring_sql}")
         events_raw = engine.con.table(name)
-    for version in versions:
-        phase = f"scoring ({version.name})"
-        say(phase, 0)
-        now = time.time()
+
+    def scores_of(version: CompiledVersion, now: float) -> tuple[Snapshot, dict]:
         inputs = _inputs(engine, version, leads_raw, events_raw, id_column)
         table, _ = score_inputs(
             engine, version.model, inputs, as_of=now, predictive_file=version.predictive_file
         )
-        scores = lead_scores(engine.to_arrow(table), key=text_form_of)
         with db.read() as conn:
             snap = Snapshot(None, None, revisions, _accounts(conn, version))
+        return snap, lead_scores(engine.to_arrow(table), key=text_form_of)
+
+    return _score_all(db, say, scores_of)
+
+
+def _score_stored(db: Database, say: Progress) -> str:
+    """Every active model scores every stored lead (the batch engine)."""
+
+    def scores_of(version: CompiledVersion, now: float) -> tuple[Snapshot, dict]:
+        with db.read() as conn:
+            snap = snapshot(conn, version, now)
+        return snap, batch_scores(version, snap, now)
+
+    return _score_all(db, say, scores_of)
+
+
+def _score_all(db: Database, say: Progress, scores_of: ScoresOf) -> str:
+    """Each active version's batch scores recorded (cause `import`); the versions' names."""
+    with db.read() as conn:
+        versions = VersionCache().active(conn)
+    for version in versions:
+        phase = f"scoring ({version.name})"
+        say(phase, 0)
+        now = time.time()
+        snap, scores = scores_of(version, now)
         write_scores(
             db,
             version,
@@ -446,9 +469,8 @@ def _inputs(
         events = engine.from_arrow(pa.table({**empty, "timestamp": pa.array([], pa.float64())}))
     absent = {c: ibis.null("string") for c in plan.lead_columns if c not in leads.columns}
     leads = leads.mutate(**absent) if absent else leads
-    if events is not None:
-        absent = {c: ibis.null("string") for c in plan.event_columns if c not in events.columns}
-        events = events.mutate(**absent) if absent else events
+    absent = {c: ibis.null("string") for c in plan.event_columns if c not in events.columns}
+    events = events.mutate(**absent) if absent else events
     return prepare(
         engine,
         version.model,
@@ -473,29 +495,3 @@ def _accounts(conn: Connection, version: CompiledVersion) -> dict[str, str | Non
         r.lead_id: version.account_of(r.attributes or {})
         for r in conn.execute(query).yield_per(50_000)
     }
-
-
-def _score_stored(db: Database, say: Progress) -> str:
-    """Every active model scores every lead (the batch engine); their names."""
-    cache = VersionCache()
-    with db.read() as conn:
-        versions = cache.active(conn)
-    for version in versions:
-        phase = f"scoring ({version.name})"
-        say(phase, 0)
-        now = time.time()
-        with db.read() as conn:
-            snap = snapshot(conn, version, now)
-        scores = batch_scores(version, snap, now)
-        write_scores(
-            db,
-            version,
-            snap,
-            scores,
-            {"kind": "import"},
-            now,
-            atomic=True,
-            progress=lambda done, total, p=phase: say(p, 100 * done / max(total, 1)),
-        )
-        say(phase, 100)
-    return ", ".join(f"{v.name} v{v.version}" for v in versions)

@@ -7,15 +7,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, bindparam, case, insert, select, update
 
 from leadscore.service import changes
 from leadscore.service.changes import Recorded, Scored
 from leadscore.service.errors import Invalid, Problem
-from leadscore.service.online import CHUNK, CompiledVersion, LeadState, load_leads, score_states
+from leadscore.service.online import CompiledVersion, LeadState, load_leads, score_states
+from leadscore.service.store.database import id_chunks
 from leadscore.service.store.tables import AnonymousEvent, Event, Lead, Visitor
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -113,25 +116,10 @@ def ingest_events(
                 for k in fresh
             ],
         )
-    stored = existing_event_ids(conn, ids)
-    seen: set[str] = set()
-    rows, duplicates, last = [], [], {}
-    causes: dict[str, dict[str, Any]] = {}
-    for e, event_id in zip(events, ids, strict=True):
-        if event_id in stored or event_id in seen:
-            duplicates.append(event_id)
-            continue
-        seen.add(event_id)
-        rows.append(
-            {
-                "event_id": event_id,
-                "lead_id": e.lead_id,
-                "event": e.event,
-                "ts": e.ts,
-                "properties": e.properties,
-                "received_at": now,
-            }
-        )
+    fresh_events, duplicates = _new_events(conn, events, ids)
+    rows, last, causes = [], {}, {}
+    for event_id, e in fresh_events:
+        rows.append(_event_row(event_id, e, now) | {"lead_id": e.lead_id})
         last[e.lead_id] = max(last.get(e.lead_id, e.ts), e.ts)
         causes[e.lead_id] = {"kind": "event", "event_id": event_id}
     if rows:
@@ -141,6 +129,33 @@ def ingest_events(
     outcome.accepted = len(rows)
     outcome.duplicates = duplicates
     return outcome
+
+
+def _new_events(
+    conn: Connection, events: Sequence[T], ids: Sequence[str]
+) -> tuple[list[tuple[str, T]], list[str]]:
+    """The events whose id is stored nowhere yet nor earlier in the request, with their
+    ids; and the ids of the others (duplicates, in the request's order)."""
+    stored = existing_event_ids(conn, ids)
+    seen: set[str] = set()
+    fresh, duplicates = [], []
+    for e, event_id in zip(events, ids, strict=True):
+        if event_id in stored or event_id in seen:
+            duplicates.append(event_id)
+        else:
+            seen.add(event_id)
+            fresh.append((event_id, e))
+    return fresh, duplicates
+
+
+def _event_row(event_id: str, e: EventIn, now: float) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "event": e.event,
+        "ts": e.ts,
+        "properties": e.properties,
+        "received_at": now,
+    }
 
 
 def _touch(conn: Connection, last: dict[str, float], now: float) -> None:
@@ -190,9 +205,7 @@ def rescore(
 def existing_event_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
     """The ids already stored, as a lead's event or a visitor's."""
     found: set[str] = set()
-    unique = list(dict.fromkeys(ids))
-    for start in range(0, len(unique), CHUNK):
-        part = unique[start : start + CHUNK]
+    for part in id_chunks(ids):
         for table in (Event, AnonymousEvent):
             found.update(
                 conn.execute(select(table.event_id).where(table.event_id.in_(part))).scalars()
@@ -202,18 +215,14 @@ def existing_event_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
 
 def known_leads(conn: Connection, ids: Sequence[str]) -> set[str]:
     found: set[str] = set()
-    unique = list(dict.fromkeys(ids))
-    for start in range(0, len(unique), CHUNK):
-        part = unique[start : start + CHUNK]
+    for part in id_chunks(ids):
         found.update(conn.execute(select(Lead.lead_id).where(Lead.lead_id.in_(part))).scalars())
     return found
 
 
 def _attributes(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    unique = list(dict.fromkeys(ids))
-    for start in range(0, len(unique), CHUNK):
-        part = unique[start : start + CHUNK]
+    for part in id_chunks(ids):
         for lead_id, attrs in conn.execute(
             select(Lead.lead_id, Lead.attributes).where(Lead.lead_id.in_(part))
         ):
@@ -227,9 +236,7 @@ def _attributes(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any
 def lead_of_visitor(conn: Connection, anonymous_ids: Sequence[str]) -> dict[str, str]:
     """The lead each anonymous id was joined to, for those joined."""
     out: dict[str, str] = {}
-    unique = list(dict.fromkeys(anonymous_ids))
-    for start in range(0, len(unique), CHUNK):
-        part = unique[start : start + CHUNK]
+    for part in id_chunks(anonymous_ids):
         query = select(Visitor.anonymous_id, Visitor.lead_id).where(Visitor.anonymous_id.in_(part))
         out.update((r[0], r[1]) for r in conn.execute(query))
     return out
@@ -240,23 +247,11 @@ def keep_anonymous(
 ) -> list[str]:
     """Store a visitor's events under its anonymous id; the duplicates' ids are returned."""
     ids = [e.event_id or uuid.uuid4().hex for _, e in events]
-    stored = existing_event_ids(conn, ids)
-    rows, duplicates, seen = [], [], set()
-    for (anon, e), event_id in zip(events, ids, strict=True):
-        if event_id in stored or event_id in seen:
-            duplicates.append(event_id)
-            continue
-        seen.add(event_id)
-        rows.append(
-            {
-                "event_id": event_id,
-                "anonymous_id": anon,
-                "event": e.event,
-                "ts": e.ts,
-                "properties": e.properties,
-                "received_at": now,
-            }
-        )
+    fresh_events, duplicates = _new_events(conn, events, ids)
+    rows = [
+        _event_row(event_id, e, now) | {"anonymous_id": anon}
+        for event_id, (anon, e) in fresh_events
+    ]
     if rows:
         conn.execute(insert(AnonymousEvent), rows)
     return duplicates

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, cast, delete, func, or_, select
+from sqlalchemy import Connection, String, and_, case, cast, delete, func, or_, select
 
 from leadscore.one_lead import LeadScore
 from leadscore.service import changes
@@ -273,6 +273,4 @@ def accounts(
 
 
 def case_mql(column: Any) -> Any:
-    from sqlalchemy import case
-
     return case((column.is_(True), 1), else_=0)

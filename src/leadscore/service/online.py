@@ -16,12 +16,12 @@ from leadscore.model.load import parse_model
 from leadscore.model.schema import ScoringModel
 from leadscore.one_lead import LeadScore, LeadScorer
 from leadscore.plan import ScoringPlan, build_plan
+from leadscore.service.store.database import id_chunks
 from leadscore.service.store.tables import ActiveModel, Event, Lead, ModelVersion
 from leadscore.timeutil import SECONDS_PER_DAY
 from leadscore.values import is_missing, normalize_text, text_form
 
 ID_COLUMN = "lead_id"  # the service's leads are keyed by lead_id, whatever a model's `id`
-CHUNK = 500  # ids per IN (...): well under SQLite's limit of bound parameters
 
 
 @dataclass(frozen=True)
@@ -125,9 +125,7 @@ def load_leads(
 ) -> dict[str, LeadState]:
     """The leads that exist among `lead_ids`, with their bounded events."""
     states: dict[str, LeadState] = {}
-    ids = list(dict.fromkeys(lead_ids))
-    for start in range(0, len(ids), CHUNK):
-        part = ids[start : start + CHUNK]
+    for part in id_chunks(lead_ids):
         rows = conn.execute(
             select(Lead.lead_id, Lead.attributes, Lead.last_event_at).where(Lead.lead_id.in_(part))
         )
@@ -164,9 +162,7 @@ def _load_events(
     kinds += [
         and_(Event.event == e, Event.ts > now - days * SECONDS_PER_DAY) for e, days in windows
     ]
-    ids = list(states)
-    for start in range(0, len(ids), CHUNK):
-        part = ids[start : start + CHUNK]
+    for part in id_chunks(states):
         query = (
             select(Event.lead_id, Event.event_id, Event.event, Event.ts, Event.properties)
             .where(Event.lead_id.in_(part), Event.ts <= now, or_(*kinds))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from leadscore.errors import UsageError
 
 DEFAULT_DB = "sqlite:///leadscore.db"
 
@@ -25,8 +27,8 @@ def _float(name: str, default: float) -> float:
         raise SettingError(f"{name}={raw!r}: expected a number") from None
 
 
-class SettingError(ValueError):
-    """A LEADSCORE_* variable that cannot be read."""
+class SettingError(UsageError):
+    """A LEADSCORE_* variable that cannot be read (one line, exit 2, as any usage error)."""
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,9 @@ class Settings:
     # An event for a lead that does not exist: 422, or the lead is made (SPEC section 4).
     create_unknown_leads: bool = False
     sweep_seconds: float = 900.0
-    max_items: int = 1000
     max_body_bytes: int = 5 * 1024 * 1024
     # How often the job runner looks for queued activations (seconds).
     job_poll_seconds: float = 1.0
-    models: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -47,12 +47,8 @@ class Settings:
             "db": os.environ.get("LEADSCORE_DB") or DEFAULT_DB,
             "create_unknown_leads": _bool("LEADSCORE_CREATE_UNKNOWN_LEADS", False),
             "sweep_seconds": _float("LEADSCORE_SWEEP_SECONDS", 900.0),
-            "max_items": int(_float("LEADSCORE_MAX_ITEMS", 1000)),
             "max_body_bytes": int(_float("LEADSCORE_MAX_BODY_BYTES", 5 * 1024 * 1024)),
             "job_poll_seconds": _float("LEADSCORE_JOB_POLL_SECONDS", 1.0),
-            "models": tuple(
-                p for p in os.environ.get("LEADSCORE_MODELS", "").split(os.pathsep) if p
-            ),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -10,7 +10,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from leadscore.service.api.schemas import MAX_ITEMS
 from leadscore.service.errors import Conflict, Invalid, NotFound, ServiceError, TooLarge
 
 log = logging.getLogger("leadscore.service")
@@ -85,17 +84,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        # Query and path parameters; bodies are read by api.body, item by item.
         errors = list(exc.errors())
-        if any(e.get("type") == "too_many_items" for e in errors):
-            return problem(413, f"too many items: at most {MAX_ITEMS} per request")
-        if any(e.get("type") == "json_invalid" for e in errors):
-            err = next(e for e in errors if e.get("type") == "json_invalid")
-            where = err.get("ctx", {}).get("error", "")
-            return problem(
-                422,
-                f"the body is not valid JSON ({where})".replace(" ()", ""),
-                [{"index": None, "field": "(body)", "reason": "malformed JSON"}],
-            )
         return problem(
             422,
             f"{len(errors)} problem(s) in the request; nothing was stored",

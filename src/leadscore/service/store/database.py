@@ -9,7 +9,7 @@ psycopg 3 (`postgresql+psycopg://`; `postgres://` and `postgresql://` mean the s
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -26,6 +26,17 @@ _WRITE = "leadscore_write"
 # One lock number for "migrating" on PostgreSQL: processes that start together take turns.
 _MIGRATION_LOCK = 7_211_301
 _dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+# Ids per `IN (...)`: well under SQLite's limit of bound parameters.
+CHUNK = 500
+
+
+def id_chunks(ids: Iterable[str], size: int = CHUNK) -> Iterator[list[str]]:
+    """The distinct ids, in order, in lists of at most `size` (one query each)."""
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), size):
+        yield unique[start : start + size]
 
 
 def database_url(url: str) -> str:

@@ -13,7 +13,7 @@ from leadscore.service.api import present
 from leadscore.service.api import schemas as s
 from leadscore.service.api.auth import scope
 from leadscore.service.api.body import body_doc, read_items, refuse
-from leadscore.service.errors import Invalid, Problem
+from leadscore.service.errors import Invalid, NotFound, Problem
 from leadscore.service.leads import MAX_PAGE, Filters, one_model, pick_versions
 from leadscore.values import normalize_text
 
@@ -156,8 +156,6 @@ def get_account(key: str, request: Request, model: Model = None) -> s.AccountOut
         version = one_model(service.cache.active(conn), model)
         rows = leads.accounts(conn, version, key=normalize_text(key), limit=1)
     if not rows:
-        from leadscore.service.errors import NotFound
-
         raise NotFound(f"no account {key!r} under model {version.name!r}")
     return _account(rows[0], version.name)
 
