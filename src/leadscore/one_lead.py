@@ -158,29 +158,35 @@ class _Event:
 def _rule_points(term: EventTerm, holds: Holds, events: Sequence[_Event], as_of: float) -> float:
     """Steps 1-3 of the semantics for one engagement rule (`events`: the lead's events of
     the rule's type)."""
-    matching = []
-    for ev in events:
-        if ev.t > as_of:
-            continue
-        if term.window_days is not None and not ev.t > as_of - term.window_days * SECONDS_PER_DAY:
-            continue
-        if holds(ev.row):
-            matching.append(ev)
+    matching = [ev for ev in events if counts_at(term, ev.t, as_of) and holds(ev.row)]
     matching.sort(key=lambda e: (e.t, e.event_id, e.order))
-    kept = matching
+    return kept_points(term, [ev.t for ev in matching], as_of)
+
+
+def counts_at(term: EventTerm, t: float, as_of: float) -> bool:
+    """Step 1's time test: the event happened by `as_of`, inside the rule's window."""
+    if t > as_of:
+        return False
+    return term.window_days is None or t > as_of - term.window_days * SECONDS_PER_DAY
+
+
+def kept_points(term: EventTerm, times: Sequence[float], as_of: float) -> float:
+    """Steps 2-3: the rule's points for the times of its matching events that count at
+    `as_of`, in the order of time then event_id: the limits applied, then decay."""
+    kept = times
     if term.max_per_day is not None:
         per_day: dict[int, int] = {}
         kept = []
-        for ev in matching:
-            day = math.floor(ev.t / SECONDS_PER_DAY)
+        for t in times:
+            day = math.floor(t / SECONDS_PER_DAY)
             per_day[day] = per_day.get(day, 0) + 1
             if per_day[day] <= term.max_per_day:
-                kept.append(ev)
+                kept.append(t)
     if term.total_limit is not None:
         kept = kept[: term.total_limit]
     if term.half_life_days is None:
         return term.points * len(kept)
-    return sum(term.points * decay_factor(as_of - ev.t, term.half_life_days) for ev in kept)
+    return sum(term.points * decay_factor(as_of - t, term.half_life_days) for t in kept)
 
 
 def decay_factor(age_seconds: float, half_life_days: float) -> float:
@@ -250,35 +256,75 @@ class LeadScorer:
         pairs = [(lead, _events(evs)) for lead, evs in leads]
         if latest is None:
             latest = [_latest(evs, now) for _, evs in pairs]
-        scored = [
-            self._score(lead, evs, now, last)
-            for (lead, evs), last in zip(pairs, latest, strict=True)
-        ]
-        if self._predictor is None or not pairs:
+        return self.score_engaged(
+            [
+                (lead, self.engagement_parts(evs, now, last), self.event_counts(evs, now))
+                for (lead, evs), last in zip(pairs, latest, strict=True)
+            ],
+            now,
+        )
+
+    @property
+    def counted_events(self) -> tuple[str, ...]:
+        """The event types whose counts the predictive part reads."""
+        spec = self.plan.model.predictive
+        if spec is None:
+            return ()
+        return tuple(dict.fromkeys(f.event for f in spec.features if f.type == "count"))
+
+    @property
+    def event_rules(self) -> list[tuple[EventTerm, Holds]]:
+        """The engagement rules with their conditions compiled."""
+        return self._events
+
+    def event_counts(self, events: Sequence[_Event], now: float) -> dict[str, float]:
+        """Per type that the predictive part counts, the lead's events up to now."""
+        return {
+            kind: float(sum(1 for ev in events if ev.t <= now and ev.row.get("event") == kind))
+            for kind in self.counted_events
+        }
+
+    def engagement_parts(
+        self, events: Sequence[_Event], now: float, latest: float | None
+    ) -> dict[str, float]:
+        """Each engagement and inactivity rule's points, before the caps."""
+        parts: dict[str, float] = {}
+        if not self.plan.has_engagement:
+            return parts
+        by_type: dict[Any, list[_Event]] = {}
+        for ev in events:
+            by_type.setdefault(ev.row.get("event"), []).append(ev)
+        for term, holds in self._events:
+            parts[term.name] = _rule_points(term, holds, by_type.get(term.event, ()), now)
+        parts.update(self.inactivity_parts(now, latest))
+        return parts
+
+    def inactivity_parts(self, now: float, latest: float | None) -> dict[str, float]:
+        out = {}
+        for idle in self.plan.inactivity:
+            inactive = latest is None or now - latest > idle.after_days * SECONDS_PER_DAY
+            out[idle.name] = idle.points if inactive else 0.0
+        return out
+
+    def score_engaged(
+        self, leads: Sequence[tuple[Row, dict[str, float], dict[str, float]]], now: float
+    ) -> list[LeadScore]:
+        """Score leads from their attributes, engagement parts (`engagement_parts`) and
+        event counts (`event_counts`), however the caller came by them: the service keeps
+        them per lead as events arrive instead of rereading every event."""
+        scored = [self._score(lead, parts) for lead, parts, _ in leads]
+        if self._predictor is None or not leads:
             return scored
-        prediction = self._predictor.predict(self._features(pairs, now))
+        prediction = self._predictor.predict(self._features(leads))
         return [
             _with_prediction(s, float(p), tuple(json.loads(f)))
             for s, p, f in zip(scored, prediction.probability, prediction.factors, strict=True)
         ]
 
-    def _score(
-        self, lead: Row, events: list[_Event], now: float, latest: float | None
-    ) -> LeadScore:
+    def _score(self, lead: Row, parts: dict[str, float]) -> LeadScore:
         plan = self.plan
         fit_parts = {name: points for name, points, holds in self._fit if holds(lead)}
         fit_score = sum(fit_parts.values())
-
-        parts: dict[str, float] = {}
-        if plan.has_engagement:
-            by_type: dict[Any, list[_Event]] = {}
-            for ev in events:
-                by_type.setdefault(ev.row.get("event"), []).append(ev)
-            for term, holds in self._events:
-                parts[term.name] = _rule_points(term, holds, by_type.get(term.event, ()), now)
-            for idle in plan.inactivity:
-                inactive = latest is None or now - latest > idle.after_days * SECONDS_PER_DAY
-                parts[idle.name] = idle.points if inactive else 0.0
 
         engagement_parts: dict[str, float] = {}
         engagement_score = 0.0
@@ -319,7 +365,9 @@ class LeadScorer:
             reasons=tuple(reasons),
         )
 
-    def _features(self, pairs: list[tuple[Row, list[_Event]]], now: float) -> list[Feature]:
+    def _features(
+        self, leads: Sequence[tuple[Row, dict[str, float], dict[str, float]]]
+    ) -> list[Feature]:
         """The predictive part's inputs, read as the batch engine reads them."""
         spec = self.plan.model.predictive
         assert spec is not None
@@ -327,13 +375,10 @@ class LeadScorer:
         features = []
         for f in spec.features:
             if f.type == "count":
-                values: list[Any] = [
-                    float(sum(1 for ev in evs if ev.t <= now and ev.row.get("event") == f.event))
-                    for _, evs in pairs
-                ]
+                values: list[Any] = [counts.get(f.event, 0.0) for _, _, counts in leads]
                 features.append(Feature(f.label, "count", np.asarray(values, dtype=float)))
                 continue
-            texts = [text_form(lead.get(f.column)) for lead, _ in pairs]
+            texts = [text_form(lead.get(f.column)) for lead, _, _ in leads]
             present = [None if is_missing(t, missing) else t for t in texts]
             if f.type == "numeric":
                 numbers = [np.nan if t is None else parse_number(t) for t in present]

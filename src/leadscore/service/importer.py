@@ -24,7 +24,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, update
 
 from leadscore.batch import score_inputs
 from leadscore.compile.dialects import dialect_for
@@ -137,6 +137,10 @@ def import_files(
             )
             result.events = inserted
             result.duplicates = total - inserted
+            if inserted:  # events came in past the leads' engagement states: rebuilt
+                conn.execute(  # on their next change
+                    update(Lead).where(Lead.engagement.is_not(None)).values(engagement=None)
+                )
             say("loading events", 100)
         # What the batch scores below is this: a lead changed after it (by a running
         # service) is scored again online when the scores are written.

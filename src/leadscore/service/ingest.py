@@ -14,7 +14,15 @@ from sqlalchemy import Connection, bindparam, case, insert, select, update
 from leadscore.service import changes
 from leadscore.service.changes import Recorded, Scored
 from leadscore.service.errors import Invalid, Problem
-from leadscore.service.online import CompiledVersion, LeadState, load_leads, score_states
+from leadscore.service.online import (
+    CompiledVersion,
+    LeadState,
+    engagement_states,
+    event_row,
+    load_leads,
+    save_leads,
+    score_leads,
+)
 from leadscore.service.store.database import id_chunks
 from leadscore.service.store.tables import AnonymousEvent, Event, Lead, Visitor
 
@@ -91,7 +99,8 @@ def ingest_events(
     *,
     create_unknown_leads: bool,
 ) -> Outcome:
-    """Store the events not stored before (by event_id) and rescore their leads."""
+    """Store the events not stored before (by event_id) and rescore their leads (whose
+    rows the rescoring locks first, then updates once: latest event, revision, state)."""
     ids = [e.event_id or uuid.uuid4().hex for e in events]
     known = known_leads(conn, [e.lead_id for e in events])
     missing = [i for i, e in enumerate(events) if e.lead_id not in known]
@@ -117,15 +126,15 @@ def ingest_events(
             ],
         )
     fresh_events, duplicates = _new_events(conn, events, ids)
-    rows, last, causes = [], {}, {}
+    rows, last, causes, fresh = [], {}, {}, {}
     for event_id, e in fresh_events:
         rows.append(_event_row(event_id, e, now) | {"lead_id": e.lead_id})
         last[e.lead_id] = max(last.get(e.lead_id, e.ts), e.ts)
         causes[e.lead_id] = {"kind": "event", "event_id": event_id}
+        fresh.setdefault(e.lead_id, []).append(event_row(event_id, e.event, e.ts, e.properties))
     if rows:
         conn.execute(insert(Event), rows)
-        _touch(conn, last, now)
-    outcome = rescore(conn, versions, list(last), causes, now)
+    outcome = rescore(conn, versions, list(last), causes, now, fresh)
     outcome.accepted = len(rows)
     outcome.duplicates = duplicates
     return outcome
@@ -182,23 +191,28 @@ def rescore(
     lead_ids: Sequence[str],
     cause: dict[str, Any] | dict[str, dict[str, Any]],
     now: float,
+    fresh: dict[str, list[dict[str, Any]]] | None = None,
 ) -> Outcome:
     """Score the leads as of now under every active version and record the changes.
 
-    `cause` is one cause for all, or a cause per lead id."""
-    states = load_leads(conn, lead_ids, versions, now)
+    `cause` is one cause for all, or a cause per lead id; `fresh`: the events that this
+    transaction stored, by lead (online.event_row), which the leads' engagement states
+    take in."""
+    states = load_leads(conn, lead_ids, now, fresh, lock=True)
     out = Outcome(leads=states)
     ordered = [states[k] for k in dict.fromkeys(lead_ids) if k in states]
     per_lead = "kind" not in cause
     causes = [cause[s.lead_id] if per_lead else cause for s in ordered]  # type: ignore[index]
+    engaged = engagement_states(conn, versions, states, now, fresh)
     for v in versions:
-        scores = score_states(v, ordered, now)
+        scores = score_leads(v, ordered, engaged[v.name], now)
         scored = [
             Scored(s.lead_id, sc, v.account_of(s.attributes))
             for s, sc in zip(ordered, scores, strict=True)
         ]
         out.recorded[v.name] = changes.record(conn, v.name, v.version, scored, causes, now)
         out.scores[v.name] = {s.lead_id: sc for s, sc in zip(ordered, scores, strict=True)}
+    save_leads(conn, states, engaged, now)
     return out
 
 
@@ -285,3 +299,6 @@ def join_visitor(conn: Connection, anonymous_id: str, lead_id: str, now: float) 
         AnonymousEvent.__table__.delete().where(AnonymousEvent.anonymous_id == anonymous_id)
     )
     _touch(conn, {lead_id: max(r.ts for r in rows)}, now)
+    # Events older than the lead's engagement state joined its history: rebuilt when
+    # the lead is rescored.
+    conn.execute(update(Lead).where(Lead.lead_id == lead_id).values(engagement=None))

@@ -13,7 +13,13 @@ from sqlalchemy import Connection, String, and_, case, cast, delete, func, or_, 
 from leadscore.one_lead import LeadScore
 from leadscore.service import changes
 from leadscore.service.errors import Invalid, NotFound, Problem
-from leadscore.service.online import CompiledVersion, LeadState, load_leads, score_states
+from leadscore.service.online import (
+    CompiledVersion,
+    LeadState,
+    engagement_states,
+    load_leads,
+    score_leads,
+)
 from leadscore.service.store.tables import (
     AnonymousEvent,
     Event,
@@ -62,14 +68,15 @@ def one_model(versions: Sequence[CompiledVersion], model: str | None) -> Compile
 def lead_now(
     conn: Connection, versions: Sequence[CompiledVersion], lead_id: str, now: float
 ) -> LeadNow:
-    states = load_leads(conn, [lead_id], versions, now)
+    states = load_leads(conn, [lead_id], now)
     if lead_id not in states:
         raise NotFound(f"no lead {lead_id!r}")
     state = states[lead_id]
+    engaged = engagement_states(conn, versions, states, now)
     out = {}
     for v in versions:
         stored = changes.stored_rows(conn, v.name, [lead_id]).get(lead_id)
-        out[v.name] = (v, score_states(v, [state], now)[0], stored)
+        out[v.name] = (v, score_leads(v, [state], engaged[v.name], now)[0], stored)
     return LeadNow(state, out)
 
 

@@ -47,6 +47,9 @@ class Lead(Base):
     # Bumped by every change of attributes or events: an activation rescores in the
     # background, then redoes online the leads that changed meanwhile.
     revision: Mapped[int] = mapped_column(BigInteger, default=0)
+    # What each active model's engagement rules still need of the events, by model
+    # (leadscore.service.engagement): an event then costs its rules, not the history.
+    engagement: Mapped[str | None] = mapped_column(Text)
 
 
 class Event(Base):

@@ -1,0 +1,81 @@
+"""The service's engagement state (leadscore.service.engagement) gives the points that the
+one-lead scorer gives on the whole history, whatever the order and the time events
+arrive in: late ones, ones dated after their arrival, windows and days passing between
+arrivals, per-day and total limits, decay."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leadscore.one_lead import LeadScorer, _events
+from leadscore.plan import build_plan
+from leadscore.service import engagement
+from leadscore.timeutil import SECONDS_PER_DAY
+from tests.strategies import AS_OF, leads_and_events, models
+
+DAY = SECONDS_PER_DAY
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(1.0, abs(b))
+
+
+def _cold(scorer: LeadScorer, events: list[dict], at: float) -> list[dict]:
+    """What the service reads from the database to build a state as of `at`."""
+    needs = scorer.plan.event_needs
+    return [
+        e
+        for e in events
+        if e["event"] in needs
+        and (needs[e["event"]] is None or e["timestamp"] > at - needs[e["event"]] * DAY)
+    ]
+
+
+def _check(scorer: LeadScorer, state, received: list[dict], as_of: float) -> None:
+    seen = [e for e in received if e["timestamp"] <= as_of]
+    latest = max((e["timestamp"] for e in seen), default=None)
+    want = scorer.engagement_parts(_events(received), as_of, latest)
+    got = state.parts(scorer, as_of, latest)
+    assert want.keys() == got.keys()
+    for name in want:
+        assert _close(got[name], want[name]), (name, got[name], want[name], as_of)
+    counts = scorer.event_counts(_events(received), as_of)
+    assert state.event_counts(as_of) == counts
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    models(),
+    leads_and_events(max_leads=1, max_events=40),
+    st.floats(0, 45 * DAY),
+    st.lists(st.floats(0, 20 * DAY), min_size=1, max_size=6),
+    st.integers(0, 10**6),
+)
+def test_state_gives_the_points_of_the_whole_history(model, data, start, gaps, seed):
+    scorer = LeadScorer(build_plan(model))
+    _, events = data
+    rng = random.Random(seed)
+    rng.shuffle(events)
+    # Arrivals start before most events happen and step forward by the gaps drawn: events
+    # arrive late, early (dated after their arrival), and windows move between arrivals.
+    cuts = sorted(rng.randint(0, len(events)) for _ in gaps)
+    batches = [events[a:b] for a, b in zip([0, *cuts], [*cuts, len(events)], strict=True)]
+    at = AS_OF - start
+    received: list[dict] = []
+    state = None
+    for batch, gap in zip(batches, [0.0, *gaps], strict=False):
+        at += gap
+        received += batch
+        if state is None or rng.random() < 0.2:  # sometimes rebuilt, as after activation
+            state = engagement.build(scorer, "1", _cold(scorer, received, at), at)
+        else:
+            state = engagement.add(state, scorer, batch, at)
+        # stored and read back, as the service does between requests
+        state = engagement.from_column(json.loads(json.dumps({"m": state.as_column()})), "m")
+        assert state is not None
+        for later in (0.0, 1.0, DAY, 3 * DAY, 45 * DAY):
+            _check(scorer, state, received, at + later)
