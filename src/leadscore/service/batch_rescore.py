@@ -265,6 +265,9 @@ def write_scores(
                     changed += _online(conn, version, new, cause)
                 if before_commit is not None:
                     before_commit(conn)
+            # Every score moved: the planner's picture of the indexes (which filter is
+            # selective) made again, or a queue filter may walk the wrong index.
+            db.analyze("scores")
         else:
             for start in range(0, total, WRITE_CHUNK):
                 with db.write() as conn:

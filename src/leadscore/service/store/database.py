@@ -136,10 +136,11 @@ class Database:
                 f"--db {self.name}: cannot reach the database ({_first_line(exc)})"
             ) from None
 
-    def analyze(self) -> None:
-        """Fresh statistics after a bulk load, so that the planner knows the tables' sizes."""
+    def analyze(self, table: str | None = None) -> None:
+        """Fresh statistics after a bulk load, so that the planner knows the tables' sizes
+        (of one table, or of all)."""
         with self.engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
+            conn.exec_driver_sql("ANALYZE" if table is None else f"ANALYZE {table}")
             conn.commit()
 
     def dispose(self) -> None:
