@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 
 from leadscore.one_lead import LeadScore
 from leadscore.service.store.database import id_chunks
@@ -110,11 +110,15 @@ def forget(conn: Connection, lead_id: str) -> None:
     conn.execute(delete(LedgerEntry).where(LedgerEntry.lead_id == lead_id))
 
 
+_STORED = select(Score.__table__).where(
+    Score.model == bindparam("model"), Score.lead_id.in_(bindparam("ids", expanding=True))
+)
+
+
 def stored_rows(conn: Connection, model: str, lead_ids: Sequence[str]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for part in id_chunks(lead_ids):
-        query = select(Score.__table__).where(Score.model == model, Score.lead_id.in_(part))
-        for r in conn.execute(query).mappings():
+        for r in conn.execute(_STORED, {"model": model, "ids": part}).mappings():
             out[r["lead_id"]] = dict(r)
     return out
 

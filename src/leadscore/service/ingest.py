@@ -216,21 +216,27 @@ def rescore(
     return out
 
 
+# Built once: building a statement with 500 ids costs more than running it.
+_STORED_IDS = [
+    select(table.event_id).where(table.event_id.in_(bindparam("ids", expanding=True)))
+    for table in (Event, AnonymousEvent)
+]
+_KNOWN = select(Lead.lead_id).where(Lead.lead_id.in_(bindparam("ids", expanding=True)))
+
+
 def existing_event_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
     """The ids already stored, as a lead's event or a visitor's."""
     found: set[str] = set()
     for part in id_chunks(ids):
-        for table in (Event, AnonymousEvent):
-            found.update(
-                conn.execute(select(table.event_id).where(table.event_id.in_(part))).scalars()
-            )
+        for query in _STORED_IDS:
+            found.update(conn.execute(query, {"ids": part}).scalars())
     return found
 
 
 def known_leads(conn: Connection, ids: Sequence[str]) -> set[str]:
     found: set[str] = set()
     for part in id_chunks(ids):
-        found.update(conn.execute(select(Lead.lead_id).where(Lead.lead_id.in_(part))).scalars())
+        found.update(conn.execute(_KNOWN, {"ids": part}).scalars())
     return found
 
 

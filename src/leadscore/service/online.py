@@ -126,6 +126,13 @@ class LeadState:
     touched: bool = False  # events came in this transaction
 
 
+_LEADS = select(Lead.lead_id, Lead.attributes, Lead.last_event_at, Lead.engagement).where(
+    Lead.lead_id.in_(bindparam("ids", expanding=True))
+)
+# In one order, so that two requests that lock some of the same leads never deadlock.
+_LOCK_LEADS = _LEADS.order_by(Lead.lead_id).with_for_update()
+
+
 def load_leads(
     conn: Connection,
     lead_ids: Sequence[str],
@@ -141,13 +148,9 @@ def load_leads(
     fresh = fresh or {}
     states: dict[str, LeadState] = {}
     for part in id_chunks(lead_ids):
-        query = select(Lead.lead_id, Lead.attributes, Lead.last_event_at, Lead.engagement).where(
-            Lead.lead_id.in_(part)
-        )
         future = []
-        if lock:  # in one order, so that two requests never wait for each other
-            query = query.order_by(Lead.lead_id).with_for_update()
-        for r in conn.execute(query):
+        query = _LOCK_LEADS if lock else _LEADS
+        for r in conn.execute(query, {"ids": part}):
             new = fresh.get(r.lead_id, ())
             times = [e["timestamp"] for e in new]
             if r.last_event_at is not None:
