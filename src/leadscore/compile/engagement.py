@@ -265,3 +265,78 @@ def _constants(values: list) -> ir.ArrayValue:
 
 
 __all__ = ["LAST_TS", "N_EVENTS", "EventsRead", "event_totals", "rule_column"]
+
+
+# -- what the service keeps per lead ------------------------------------------------------
+
+
+def folded_column(i: int) -> str:
+    return f"_ls_f{i}"
+
+
+def times_column(i: int) -> str:
+    return f"_ls_t{i}"
+
+
+def count_column(j: int) -> str:
+    return f"_ls_c{j}"
+
+
+def pending_column(j: int) -> str:
+    return f"_ls_p{j}"
+
+
+def state_lists(
+    plan: ScoringPlan, ev: EventsRead, as_of: ir.FloatingValue, counted: list[str]
+) -> ir.Table:
+    """Per lead with events, what the service's engagement state keeps as of T
+    (leadscore.service.engagement says why each part is exact): for rule i, the sorted
+    times of its matching events that can still count (`times_column(i)`), and for a
+    rule without window or limits the events up to T folded into a count or a decayed
+    sum (`folded_column(i)`); for each event type j the predictive part counts, the
+    events up to T (`count_column(j)`) and the times of later ones (`pending_column(j)`).
+    """
+    events = ev.table
+    ts = events.ts
+    aggs: dict[str, ir.Value] = {}
+    limited: list[ir.Table] = []
+    for rule in plan.events:
+        i = rule.index
+        match = events.event == rule.event
+        if rule.condition is not None:
+            match = match & condition_expr(rule.condition, events, ev.readings, ev.dialect)
+        if rule.window_days is not None:
+            inside = match & (ts > as_of - rule.window_days * SECONDS_PER_DAY)
+            aggs[times_column(i)] = ts.collect(where=inside, order_by=ts)
+        elif not rule.limited:
+            past = match & (ts <= as_of)
+            aggs[folded_column(i)] = _points_sum(1.0, rule.half_life_days, ts, as_of, where=past)
+            aggs[times_column(i)] = ts.collect(where=match & (ts > as_of), order_by=ts)
+        else:
+            limited.append(_first_kept(i, rule, events.filter(match)))
+    for j, kind in enumerate(counted):
+        of_kind = events.event == kind
+        aggs[count_column(j)] = ts.count(where=of_kind & (ts <= as_of)).cast("float64")
+        aggs[pending_column(j)] = ts.collect(where=of_kind & (ts > as_of), order_by=ts)
+    aggs[N_EVENTS] = events.count()
+    table = events.group_by("lead_id").aggregate(**aggs)
+    for part in limited:
+        table = table.left_join(part, "lead_id").drop("lead_id_right")
+    return table
+
+
+def _first_kept(i: int, rule: EventTerm, matching: ir.Table) -> ir.Table:
+    """A rule without a window but with limits: per day the first `max_per_day` times,
+    then the first `total_limit` of those (future ones included: the kept ones are a
+    prefix in time, whatever T is)."""
+    kept = matching.select("lead_id", "ts")
+    if rule.max_per_day is not None:
+        day = (kept.ts / SECONDS_PER_DAY).floor()
+        rank = ibis.row_number().over(group_by=[kept.lead_id, day], order_by=kept.ts)
+        kept = kept.filter(rank < rule.max_per_day).select("lead_id", "ts")
+    if rule.total_limit is not None:
+        rank = ibis.row_number().over(group_by=kept.lead_id, order_by=kept.ts)
+        kept = kept.filter(rank < rule.total_limit).select("lead_id", "ts")
+    return kept.group_by("lead_id").aggregate(
+        **{times_column(i): kept.ts.collect(order_by=kept.ts)}
+    )

@@ -44,7 +44,7 @@ def activate(db: Database, cache: VersionCache, job_id: str, name: str, version:
         snap = snapshot(conn, compiled, now)
     total = len(snap.revisions)
     _progress(db, job_id, 0, total)
-    scores = batch_scores(compiled, snap, now)
+    scores, states = batch_scores(compiled, snap, now, states=True)
 
     def switch(conn: Connection) -> None:
         models.set_active(conn, name, version, time.time())
@@ -67,6 +67,7 @@ def activate(db: Database, cache: VersionCache, job_id: str, name: str, version:
         atomic=True,
         progress=progress,
         before_commit=switch,
+        states=states,
     )
     PROGRESS.pop(job_id, None)
     RESCORED.labels(name, "activation").inc(changed)
@@ -86,7 +87,7 @@ def sweep(db: Database, cache: VersionCache) -> None:
         now = time.time()
         with db.read() as conn:
             snap = snapshot(conn, version, now)
-        scores = batch_scores(version, snap, now)
+        scores, _ = batch_scores(version, snap, now)
         changed = write_scores(db, version, snap, scores, {"kind": "sweep"}, now, atomic=False)
         SWEEP.labels(version.name).observe(time.perf_counter() - started)
         RESCORED.labels(version.name, "sweep").inc(changed)

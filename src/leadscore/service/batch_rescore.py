@@ -19,9 +19,12 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy import Connection, func, select
 
-from leadscore.batch import score_tables
+from leadscore.batch import score_inputs
+from leadscore.engines import DuckDBEngine
+from leadscore.inputs import prepare
 from leadscore.one_lead import LeadScore
 from leadscore.service import changes, ingest
+from leadscore.service.bulk_engagement import States, batch_states, save_states
 from leadscore.service.changes import Scored, reasons_text
 from leadscore.service.gc_pause import many_objects
 from leadscore.service.online import (
@@ -157,9 +160,10 @@ def _events_sql(
         if days is not None:
             kinds.append(f"(event = {mark} AND ts > {mark})")
             params += [event, now - days * SECONDS_PER_DAY]
-    params.append(now)
     select_list = ", ".join(["lead_id", "event_id", "event", "ts", *columns])
-    where = f"({' OR '.join(kinds)}) AND ts <= {mark}"  # in the order of `params`
+    # Events dated after now too: the batch engine counts none of them, and the leads'
+    # engagement states keep them for when their time comes.
+    where = " OR ".join(kinds)  # in the order of `params`
     return f"SELECT {select_list} FROM events WHERE {where}", params
 
 
@@ -175,17 +179,26 @@ def _latest_before(conn: Connection, ids: list[str], now: float) -> dict[str, fl
     return out
 
 
-def batch_scores(version: CompiledVersion, snap: Snapshot, now: float) -> dict[str, BatchScore]:
-    """Every lead of the snapshot scored by the batch engine, as one-lead scores."""
-    scored = score_tables(
+def batch_scores(
+    version: CompiledVersion, snap: Snapshot, now: float, *, states: bool = False
+) -> tuple[dict[str, BatchScore], States | None]:
+    """Every lead of the snapshot scored by the batch engine, as one-lead scores, and
+    (`states`) the engagement state of each lead that has events."""
+    engine = DuckDBEngine()
+    inputs = prepare(
+        engine,
         version.model,
-        snap.leads,
-        snap.events,
-        as_of=now,
+        engine.from_arrow(snap.leads),
+        engine.from_arrow(snap.events) if snap.events is not None else None,
+        leads_name="leads",
+        events_name="events",
         id_column=ID_COLUMN,
-        predictive_file=version.predictive_file,
-    ).scores
-    return lead_scores(scored)
+    )
+    scored, _ = score_inputs(
+        engine, version.model, inputs, as_of=now, predictive_file=version.predictive_file
+    )
+    kept = batch_states(engine, version, inputs.events, now) if states else None
+    return lead_scores(engine.to_arrow(scored)), kept
 
 
 @dataclass(frozen=True)
@@ -234,11 +247,13 @@ def write_scores(
     atomic: bool,
     progress: Progress | None = None,
     before_commit: Callable[[Connection], None] | None = None,
+    states: States | None = None,
 ) -> int:
     """Record the batch's scores; returns how many leads changed.
 
     atomic: one transaction for all (an activation: lists switch at once); otherwise one
-    per chunk (the sweep: other writers wait for a chunk, not for every lead)."""
+    per chunk (the sweep: other writers wait for a chunk, not for every lead). `states`:
+    the batch's engagement states, kept for the leads it scored as they still are."""
     ids = list(scores)
     total, changed = len(ids), 0
 
@@ -248,6 +263,8 @@ def write_scores(
         moved = [k for k in part if k in current and current[k] != snap.revisions.get(k)]
         items = [Scored(k, scores[k].score, snap.accounts.get(k), scores[k].reasons) for k in fresh]
         n = len(changes.record(conn, version.name, version.version, items, cause, now).changes)
+        if states is not None:  # of the same snapshot: only for leads unchanged since
+            save_states(conn, version, fresh, states, now)
         if moved:  # changed while the batch ran: scored again, online, as of now
             n += _online(conn, version, moved, cause)
         return n

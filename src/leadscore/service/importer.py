@@ -47,6 +47,7 @@ from leadscore.service.batch_rescore import (
     snapshot,
     write_scores,
 )
+from leadscore.service.bulk_engagement import States, batch_states
 from leadscore.service.gc_pause import many_objects
 from leadscore.service.online import CompiledVersion, VersionCache
 from leadscore.service.store.database import Database
@@ -392,7 +393,7 @@ def _refresh_latest(conn: Connection) -> None:
     )
 
 
-ScoresOf = Callable[[CompiledVersion, float], tuple[Snapshot, dict[str, BatchScore]]]
+ScoresOf = Callable[[CompiledVersion, float], tuple[Snapshot, dict[str, BatchScore], States]]
 
 
 def _score_files(
@@ -411,14 +412,16 @@ def _score_files(
         engine.con.con.execute(f"CREATE TEMP VIEW {name} AS {events.scoring_sql}")
         events_raw = engine.con.table(name)
 
-    def scores_of(version: CompiledVersion, now: float) -> tuple[Snapshot, dict]:
+    def scores_of(version: CompiledVersion, now: float) -> tuple[Snapshot, dict, States]:
         inputs = _inputs(engine, version, leads_raw, events_raw, id_column)
         table, _ = score_inputs(
             engine, version.model, inputs, as_of=now, predictive_file=version.predictive_file
         )
         with db.read() as conn:
             snap = Snapshot(None, None, revisions, _accounts(conn, version))
-        return snap, lead_scores(engine.to_arrow(table), key=text_form_of)
+        states = batch_states(engine, version, inputs.events, now)
+        keyed = {text_form_of(k): v for k, v in states.items()}
+        return snap, lead_scores(engine.to_arrow(table), key=text_form_of), keyed
 
     return _score_all(db, say, scores_of)
 
@@ -426,10 +429,11 @@ def _score_files(
 def _score_stored(db: Database, say: Progress) -> str:
     """Every active model scores every stored lead (the batch engine)."""
 
-    def scores_of(version: CompiledVersion, now: float) -> tuple[Snapshot, dict]:
+    def scores_of(version: CompiledVersion, now: float) -> tuple[Snapshot, dict, States]:
         with db.read() as conn:
             snap = snapshot(conn, version, now)
-        return snap, batch_scores(version, snap, now)
+        scores, states = batch_scores(version, snap, now, states=True)
+        return snap, scores, states or {}
 
     return _score_all(db, say, scores_of)
 
@@ -442,7 +446,7 @@ def _score_all(db: Database, say: Progress, scores_of: ScoresOf) -> str:
         phase = f"scoring ({version.name})"
         say(phase, 0)
         now = time.time()
-        snap, scores = scores_of(version, now)
+        snap, scores, states = scores_of(version, now)
         write_scores(
             db,
             version,
@@ -452,6 +456,7 @@ def _score_all(db: Database, say: Progress, scores_of: ScoresOf) -> str:
             now,
             atomic=True,
             progress=lambda done, total, p=phase: say(p, 100 * done / max(total, 1)),
+            states=states,
         )
         say(phase, 100)
     return ", ".join(f"{v.name} v{v.version}" for v in versions)
