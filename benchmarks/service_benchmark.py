@@ -187,21 +187,6 @@ def ceiling(db_url: str, ids: list[str], n: int) -> float:
     return rate
 
 
-def warm_up(url: str, key: str, ids: list[str]) -> float:
-    """One event for every lead, in batches of 500: each lead's first event after an
-    import reads its history once to build its engagement state. Leads per second."""
-    start = time.perf_counter()
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as c:
-        for i in range(0, len(ids), 500):
-            now = time.time()
-            batch = [
-                {**event(k, now), "event": "email_open", "properties": {}} for k in ids[i : i + 500]
-            ]
-            r = c.post("/api/v1/events", json={"events": batch})
-            assert r.status_code == 200, r.text[:300]
-    return len(ids) / (time.perf_counter() - start)
-
-
 def main() -> None:
     from contextlib import ExitStack
 
@@ -212,6 +197,7 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--import-only", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="serve --workers")
     args = parser.parse_args()
     folder = data_for(args.leads)
     leads, events = folder / "leads.parquet", folder / "events.parquet"
@@ -255,13 +241,7 @@ def main() -> None:
 
         ids = [str(x) for x in pq.read_table(leads, columns=["lead_id"]).column(0).to_pylist()]
         tmp = stack.enter_context(__import__("tempfile").TemporaryDirectory())
-        s = stack.enter_context(server(url, Path(tmp)))
-        cold = throughput(s.url, made["ingest"], ids, "/api/v1/events", args.seconds, False)
-        print(f"events/s in batches of 500 right after the import (leads cold): {cold:,.0f}")
-        print(
-            f"every lead's first event (state built from its history): "
-            f"{warm_up(s.url, made['ingest'], ids):,.0f} leads/s"
-        )
+        s = stack.enter_context(server(url, Path(tmp), args.workers))
         api = throughput(s.url, made["ingest"], ids, "/api/v1/events", args.seconds, False)
         seg = throughput(s.url, made["ingest"], ids, "/segment/v1/batch", args.seconds, True)
         top = ceiling(url, ids, 20_000)

@@ -112,6 +112,7 @@ class Server:
     port: int
     env: dict[str, str]
     log: Path
+    workers: int = 1
     process: subprocess.Popen | None = None
 
     @property
@@ -128,6 +129,8 @@ class Server:
             self.db_url,
             "--port",
             str(self.port),
+            "--workers",
+            str(self.workers),
         ]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=log)
@@ -159,14 +162,14 @@ class Server:
 
 
 @contextmanager
-def server(db_url: str, tmp: Path, **env: str) -> Iterator[Server]:
+def server(db_url: str, tmp: Path, workers: int = 1, **env: str) -> Iterator[Server]:
     environment = {
         **os.environ,
         "LEADSCORE_SWEEP_SECONDS": "0",
         "LEADSCORE_JOB_POLL_SECONDS": "0.1",
         **env,
     }
-    s = Server(db_url, free_port(), environment, tmp / "serve.log")
+    s = Server(db_url, free_port(), environment, tmp / "serve.log", workers)
     s.start()
     try:
         yield s

@@ -55,6 +55,7 @@ from leadscore.service.store.tables import Lead
 from leadscore.values import text_form as text_form_of
 
 Progress = Callable[[str, float], None]
+IMPORT_CACHE_KIB = 2 * 1024 * 1024  # 2 GiB at most, taken as pages are needed
 BATCH = 50_000
 
 
@@ -324,6 +325,9 @@ def _insert_sqlite(
     progress: Callable[[int], None] | None,
 ) -> int:
     cursor = conn.connection.driver_connection.cursor()
+    # Millions of keys go into the events' indexes in no order: with SQLite's default
+    # 2 MB of page cache, most of them wait for a page read back from the file.
+    cursor.execute(f"PRAGMA cache_size=-{IMPORT_CACHE_KIB}")
     done = changed = 0
     for rows in _batches(con, sql):
         rows = [(*r, now, now) for r in rows] if table == "leads" else [(*r, now) for r in rows]

@@ -70,24 +70,32 @@ def outcome_leads(outcome: Outcome, versions: dict[str, str], as_of: float) -> l
     return out
 
 
-def row_out(row: dict[str, Any]) -> s.LeadRow:
-    return s.LeadRow(
-        lead_id=row["lead_id"],
-        model=row["model"],
-        version=row["version"],
-        attributes=row.get("attributes") or {},
-        score=row["score"],
-        fit_score=row["fit_score"],
-        engagement_score=row["engagement_score"],
-        grade=row["grade"],
-        label=row["label"],
-        mql=bool(row["mql"]),
-        probability=row["probability"],
-        reasons=[s.ReasonOut(**r) for r in json.loads(row["reasons"] or "[]")],
-        account=row["account"],
-        lifecycle=lifecycle(row),
-        scored_at=iso(row["scored_at"]) or "",
+def page_out(rows: list[dict[str, Any]], next_cursor: str | None) -> s.LeadPage:
+    """Stored score rows as a list page, validated in one call (fifty models with their
+    reasons built one by one were a quarter of a page's time)."""
+    return s.LeadPage.model_validate(
+        {"data": [_row_fields(r) for r in rows], "next_cursor": next_cursor}
     )
+
+
+def _row_fields(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "lead_id": row["lead_id"],
+        "model": row["model"],
+        "version": row["version"],
+        "attributes": row.get("attributes") or {},
+        "score": row["score"],
+        "fit_score": row["fit_score"],
+        "engagement_score": row["engagement_score"],
+        "grade": row["grade"],
+        "label": row["label"],
+        "mql": bool(row["mql"]),
+        "probability": row["probability"],
+        "reasons": json.loads(row["reasons"] or "[]"),
+        "account": row["account"],
+        "lifecycle": {"stage": row["stage"], "mql_since": iso(row["mql_since"])},
+        "scored_at": iso(row["scored_at"]) or "",
+    }
 
 
 def history_out(row: dict[str, Any]) -> s.HistoryEntry:

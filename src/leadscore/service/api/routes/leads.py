@@ -75,8 +75,7 @@ def list_leads(
         page = leads.list_leads(
             conn, version, filters, descending=sort == "-score", limit=limit, cursor=cursor
         )
-    rows = [present.row_out(r) for r in page.rows]
-    return present.answer(s.LeadPage(data=rows, next_cursor=page.next_cursor))
+    return present.answer(present.page_out(page.rows, page.next_cursor))
 
 
 @router.get("/leads/{lead_id:path}/history", response_model=s.HistoryPage, **scope("read"))
