@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import Connection, update
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from leadscore.errors import UsageError
 from leadscore.model.load import load_model, predictive_path
 from leadscore.service import models
 from leadscore.service.background import activate, fail_orphans
 from leadscore.service.errors import Conflict
+from leadscore.service.group_commit import GroupCommit
 from leadscore.service.online import VersionCache
 from leadscore.service.settings import Settings
 from leadscore.service.store.database import Database
@@ -28,33 +28,20 @@ class Service:
         self.settings = settings
         self.db = Database(settings.db)
         self.cache = VersionCache()
+        self._writes = GroupCommit(self.db)
 
     def start(self) -> None:
         """The schema made or upgraded (Alembic): every process does it, idempotently."""
         self.db.migrate()
 
     def close(self) -> None:
+        self._writes.close()
         self.db.dispose()
 
     def write(self, work: Callable[[Connection], T]) -> T:
-        """`work` in one write transaction, tried again when another writer's commit got
-        in its way (two requests storing the same new event_id on PostgreSQL: the second
-        then finds it stored, a duplicate)."""
-        for attempt in range(3):
-            try:
-                with self.db.write() as conn:
-                    return work(conn)
-            except (IntegrityError, OperationalError) as exc:
-                if attempt == 2 or not _retryable(exc):
-                    raise
-        raise AssertionError("unreachable")
-
-
-def _retryable(exc: Exception) -> bool:
-    if isinstance(exc, IntegrityError):
-        return True
-    text = str(getattr(exc, "orig", exc)).lower()
-    return "deadlock" in text or "serializ" in text or "database is locked" in text
+        """`work` in a write transaction, committed before this returns: the requests
+        waiting at the same moment share one transaction and one commit (group_commit)."""
+        return self._writes.write(work)
 
 
 def prepare_database(settings: Settings, model_files: list[Path]) -> Service:

@@ -1,0 +1,68 @@
+"""Requests that write at the same moment share a transaction and a commit, and still
+each stand alone: one that fails leaves nothing, the others are stored, and each answer
+comes after the commit that holds it."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, event, func, insert, select
+
+from leadscore.service.group_commit import GroupCommit
+from leadscore.service.store.database import Database
+from tests.service_support import fresh_postgres
+
+META = MetaData()
+ROWS = Table("group_commit_rows", META, Column("n", Integer, primary_key=True))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request, tmp_path: Path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'g.db'}"
+    else:
+        url = fresh_postgres(request.getfixturevalue("postgres_url"))
+    database = Database(url)
+    META.create_all(database.engine)
+    yield database
+    database.dispose()
+
+
+def test_concurrent_writes_share_commits_and_fail_alone(db: Database):
+    commits = []
+    event.listen(db.engine, "commit", lambda conn: commits.append(1))
+    writes = GroupCommit(db)
+    seen_committed: list[bool] = []
+    lock = threading.Lock()
+
+    def work(n: int):
+        def run(conn):
+            conn.execute(insert(ROWS).values(n=n))
+            if n % 3 == 0:
+                raise ValueError(f"refused {n}")
+            return n
+
+        try:
+            value = writes.write(run)
+        except ValueError as exc:
+            return str(exc)
+        # The answer comes after the commit: a fresh connection sees the row.
+        with db.read() as conn:
+            stored = conn.execute(select(ROWS.c.n).where(ROWS.c.n == n)).first() is not None
+        with lock:
+            seen_committed.append(stored)
+        return value
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(work, range(1, 121)))
+    writes.close()
+    assert results == [f"refused {n}" if n % 3 == 0 else n for n in range(1, 121)]
+    with db.read() as conn:
+        stored = set(conn.execute(select(ROWS.c.n)).scalars())
+        assert conn.execute(select(func.count()).select_from(ROWS)).scalar_one() == 80
+    assert stored == {n for n in range(1, 121) if n % 3}
+    assert all(seen_committed) and len(seen_committed) == 80
+    assert len(commits) < 120  # several requests per commit (the point of it)
