@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, event, func, insert, select
 
 from leadscore.service.group_commit import GroupCommit
-from leadscore.service.store.database import Database
+from leadscore.service.store.database import WRITE_OPTION, Database
 from tests.service_support import fresh_postgres
 
 META = MetaData()
@@ -32,8 +32,12 @@ def db(request, tmp_path: Path):
 
 
 def test_concurrent_writes_share_commits_and_fail_alone(db: Database):
-    commits = []
-    event.listen(db.engine, "commit", lambda conn: commits.append(1))
+    commits = []  # of write transactions (reads commit too)
+    event.listen(
+        db.engine,
+        "commit",
+        lambda conn: commits.append(1) if conn.get_execution_options().get(WRITE_OPTION) else None,
+    )
     writes = GroupCommit(db)
     seen_committed: list[bool] = []
     lock = threading.Lock()
@@ -65,4 +69,4 @@ def test_concurrent_writes_share_commits_and_fail_alone(db: Database):
         assert conn.execute(select(func.count()).select_from(ROWS)).scalar_one() == 80
     assert stored == {n for n in range(1, 121) if n % 3}
     assert all(seen_committed) and len(seen_committed) == 80
-    assert len(commits) < 120  # several requests per commit (the point of it)
+    assert 1 <= len(commits) < 60  # several requests per commit (the point of it)

@@ -26,7 +26,7 @@ T = TypeVar("T")
 class Service:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.db = Database(settings.db)
+        self.db = Database(settings.db, background_checkpoint=True)
         self.cache = VersionCache()
         self._writes = GroupCommit(self.db)
 

@@ -9,6 +9,10 @@ psycopg 3 (`postgresql+psycopg://`; `postgres://` and `postgresql://` mean the s
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -21,12 +25,15 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from leadscore.errors import UsageError
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-_WRITE = "leadscore_write"
+WRITE_OPTION = "leadscore_write"  # the execution option that marks a write transaction
 # One lock number for "migrating" on PostgreSQL: processes that start together take turns.
 _MIGRATION_LOCK = 7_211_301
 _dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
+
+BUSY_SECONDS = 60  # how long a SQLite writer waits for another's lock
 
 # Ids per `IN (...)`: well under SQLite's limit of bound parameters.
 CHUNK = 500
@@ -52,8 +59,9 @@ def database_url(url: str) -> str:
 class Database:
     """The engine and the two kinds of transaction the service runs: read and write."""
 
-    def __init__(self, url: str, *, pool_size: int = 8):
+    def __init__(self, url: str, *, pool_size: int = 8, background_checkpoint: bool = False):
         self.url = database_url(url)
+        self._checkpoints: _Checkpoints | None = None
         try:
             parsed = make_url(self.url)
         except ArgumentError:
@@ -66,7 +74,9 @@ class Database:
                 raise UsageError(
                     "--db: give SQLite a file (sqlite:///leadscore.db): one in memory is lost"
                 )
-            self.engine = _sqlite_engine(self.url)
+            self.engine = _sqlite_engine(self.url, auto_checkpoint=not background_checkpoint)
+            if background_checkpoint:
+                self._checkpoints = _Checkpoints(str(parsed.database))
         elif self.dialect == "postgresql":
             if parsed.get_driver_name() != "psycopg":
                 parsed = parsed.set(drivername="postgresql+psycopg")
@@ -93,7 +103,7 @@ class Database:
     def write(self) -> Iterator[Connection]:
         """One transaction that writes: committed when the block ends, rolled back on error."""
         with self.engine.connect() as conn:
-            conn = conn.execution_options(**{_WRITE: True})
+            conn = conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 yield conn
 
@@ -144,6 +154,8 @@ class Database:
             conn.commit()
 
     def dispose(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
         self.engine.dispose()
 
 
@@ -152,7 +164,55 @@ def _first_line(exc: BaseException) -> str:
     return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
 
 
-def _sqlite_engine(url: str) -> Engine:
+class _Checkpoints:
+    """SQLite's WAL copied into the database file by a thread of its own, a few times a
+    second: left to SQLite, the commit that passes 1,000 pages does it, and the
+    requests of that commit wait for the copy and its fsync (the single-event p99)."""
+
+    EVERY = 0.2  # seconds
+
+    def __init__(self, path: str):
+        self._path = path
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self._path, timeout=BUSY_SECONDS, check_same_thread=False)
+        try:
+            while not self._stop.wait(self.EVERY):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:  # tried again at the next turn
+                    log.warning("WAL checkpoint failed: %s", exc)
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def _begin_immediate(raw: Any) -> None:
+    """Take the write lock, trying again every half millisecond while another process
+    holds it: SQLite's own wait sleeps ever longer (up to 100 ms a turn), and two
+    service processes would then leave their writes waiting for nothing."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.0005)
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
+
+
+def _sqlite_engine(url: str, *, auto_checkpoint: bool = True) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 60},
@@ -165,12 +225,16 @@ def _sqlite_engine(url: str) -> Engine:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
-        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
+        if not auto_checkpoint:
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get(_WRITE)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if conn.get_execution_options().get(WRITE_OPTION):
+            _begin_immediate(conn.connection.driver_connection)
+        else:
+            conn.exec_driver_sql("BEGIN")
 
     return engine
