@@ -55,7 +55,7 @@ def counts(url: str) -> dict[str, int]:
     return out
 
 
-def test_import_scores_as_the_batch_command_does(db_url, data, tmp_path):
+def import_generated(data, db_url: str) -> subprocess.CompletedProcess:
     done = run(
         "import",
         str(data / "leads.parquet"),
@@ -65,6 +65,11 @@ def test_import_scores_as_the_batch_command_does(db_url, data, tmp_path):
         db_url,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_import_scores_as_the_batch_command_does(db_url, data, tmp_path):
+    done = import_generated(data, db_url)
     n_events = pq.read_metadata(data / "events.parquet").num_rows
     assert f"imported 400 leads and {n_events:,} events" in done.stdout
     assert counts(db_url) == {"leads": 400, "events": n_events, "scores": 400, "ledger": 400}
@@ -199,15 +204,7 @@ def test_events_after_an_import_continue_from_the_states_it_made(db_url, data, t
 
     from sqlalchemy import delete
 
-    done = run(
-        "import",
-        str(data / "leads.parquet"),
-        "--events",
-        str(data / "events.parquet"),
-        "--db",
-        db_url,
-    )
-    assert done.returncode == 0, done.stderr
+    import_generated(data, db_url)
     db = Database(db_url)
     with db.write() as conn:
         states = dict(conn.execute(select(Lead.lead_id, Lead.engagement)).all())

@@ -175,18 +175,24 @@ def kept_points(term: EventTerm, times: Sequence[float], as_of: float) -> float:
     `as_of`, in the order of time then event_id: the limits applied, then decay."""
     kept = times
     if term.max_per_day is not None:
-        per_day: dict[int, int] = {}
-        kept = []
-        for t in times:
-            day = math.floor(t / SECONDS_PER_DAY)
-            per_day[day] = per_day.get(day, 0) + 1
-            if per_day[day] <= term.max_per_day:
-                kept.append(t)
+        kept = first_per_day(times, term.max_per_day)
     if term.total_limit is not None:
         kept = kept[: term.total_limit]
     if term.half_life_days is None:
         return term.points * len(kept)
     return sum(term.points * decay_factor(as_of - t, term.half_life_days) for t in kept)
+
+
+def first_per_day(times: Sequence[float], cap: int) -> list[float]:
+    """The first `cap` of each UTC day, of times in order."""
+    per_day: dict[int, int] = {}
+    kept = []
+    for t in times:
+        day = math.floor(t / SECONDS_PER_DAY)
+        per_day[day] = per_day.get(day, 0) + 1
+        if per_day[day] <= cap:
+            kept.append(t)
+    return kept
 
 
 def decay_factor(age_seconds: float, half_life_days: float) -> float:

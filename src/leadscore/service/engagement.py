@@ -22,13 +22,19 @@ later than the time asked (a clock set back).
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right, insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from leadscore.one_lead import EventTerm, LeadScorer, counts_at, decay_factor, kept_points
+from leadscore.one_lead import (
+    EventTerm,
+    LeadScorer,
+    counts_at,
+    decay_factor,
+    first_per_day,
+    kept_points,
+)
 from leadscore.timeutil import SECONDS_PER_DAY
 
 FORMAT = 1  # the layout below; a state of another layout is rebuilt
@@ -182,14 +188,7 @@ def _prune(term: EventTerm, times: list[float], at: float) -> list[float]:
         # beyond the total limit count again: every time inside the window is kept.
         return times[bisect_right(times, at - term.window_days * SECONDS_PER_DAY) :]
     if term.max_per_day is not None:
-        per_day: dict[int, int] = {}
-        kept = []
-        for t in times:
-            day = math.floor(t / SECONDS_PER_DAY)
-            per_day[day] = per_day.get(day, 0) + 1
-            if per_day[day] <= term.max_per_day:
-                kept.append(t)
-        times = kept
+        times = first_per_day(times, term.max_per_day)
     if term.total_limit is not None:
         times = times[: term.total_limit]
     return times
