@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +19,8 @@ from leadscore.plan import build_plan
 from leadscore.service import engagement
 from leadscore.service.bulk_engagement import batch_states
 from leadscore.service.online import ID_COLUMN, CompiledVersion
-from leadscore.timeutil import SECONDS_PER_DAY
+from leadscore.timeutil import SECONDS_PER_DAY, to_epoch
+from tests.conformance import PREDICTIVE_CASES
 from tests.strategies import (
     AS_OF,
     EVENT_TYPES_ARROW,
@@ -128,3 +130,43 @@ def test_batch_engine_makes_the_states_the_service_builds(document, data, before
             assert all(abs(a - b) < 1e-6 for a, b in zip(g.times, w.times, strict=True))
             assert _close(g.folded, w.folded), (g.folded, w.folded)
         assert got.counts == want.counts and got.pending == want.pending
+
+
+@pytest.mark.parametrize("case", PREDICTIVE_CASES, ids=lambda c: c.name)
+def test_predictive_counts_come_from_the_state(case, tmp_path):
+    """A predictive part's event counts, kept in the state (online and by DuckDB), give
+    the probabilities and factors of the scorer fed every event."""
+    (tmp_path / "p.lgb.txt").write_text(case.booster)
+    plan = build_plan(case.model)
+    scorer = LeadScorer(plan, predictive_file=tmp_path / "p.lgb.txt")
+    version = CompiledVersion("m", "1", case.model, plan, scorer, tmp_path / "p.lgb.txt")
+    as_of = to_epoch(case.as_of)
+    leads = case.leads.to_pylist()
+    events = case.events.to_pylist() if case.events is not None else []
+    engine = DuckDBEngine()
+    inputs = prepare(
+        engine,
+        case.model,
+        engine.from_arrow(case.leads),
+        engine.from_arrow(case.events) if case.events is not None else None,
+        leads_name="leads",
+        events_name="events",
+    )
+    made = batch_states(engine, version, inputs.events, as_of)
+    assert scorer.counted_events  # the case counts events
+    key = plan.id_column
+    for lead in leads:
+        mine = [e for e in events if e["lead_id"] == lead[key]]
+        want = scorer.score(lead, mine, as_of=as_of)
+        # The service's rows carry epoch seconds (the case's times are text).
+        mine = [{**e, "timestamp": ev.t} for e, ev in zip(mine, _events(mine), strict=True)]
+        online = engagement.build(scorer, "1", mine, as_of)
+        stored = engagement.from_column({"m": made[str(lead[key])]}, "m") if mine else online
+        for state in (online, stored):
+            assert state is not None
+            latest = max((e["timestamp"] for e in mine if e["timestamp"] <= as_of), default=None)
+            [got] = scorer.score_engaged(
+                [(lead, state.parts(scorer, as_of, latest), state.event_counts(as_of))], as_of
+            )
+            assert got.probability == pytest.approx(want.probability, abs=1e-12)
+            assert got.factors == want.factors
