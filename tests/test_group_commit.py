@@ -70,3 +70,38 @@ def test_concurrent_writes_share_commits_and_fail_alone(db: Database):
     assert stored == {n for n in range(1, 121) if n % 3}
     assert all(seen_committed) and len(seen_committed) == 80
     assert 1 <= len(commits) < 60  # several requests per commit (the point of it)
+
+
+def test_a_lost_connection_fails_the_group_and_the_next_group_commits(request):
+    """PostgreSQL ends the transaction's connection half-way (as a restart would): every
+    request of that group gets an error, none hangs, nothing of it is stored, and the
+    writes after it commit."""
+    url = fresh_postgres(request.getfixturevalue("postgres_url"))
+    db = Database(url)
+    META.create_all(db.engine)
+    writes = GroupCommit(db)
+    answers: dict[int, object] = {}
+
+    def send(n: int, kill: bool) -> None:
+        def run(conn):
+            conn.execute(insert(ROWS).values(n=n))
+            if kill:
+                conn.exec_driver_sql("SELECT pg_terminate_backend(pg_backend_pid())")
+            return n
+
+        try:
+            answers[n] = writes.write(run)
+        except Exception as exc:  # the driver's error, passed on
+            answers[n] = exc
+
+    killer = threading.Thread(target=send, args=(1, True))
+    killer.start()
+    killer.join(timeout=30)
+    assert not killer.is_alive(), "the request never got an answer"
+    assert isinstance(answers[1], Exception)
+    send(2, False)
+    assert answers[2] == 2
+    with db.read() as conn:
+        assert set(conn.execute(select(ROWS.c.n)).scalars()) == {2}
+    writes.close()
+    db.dispose()

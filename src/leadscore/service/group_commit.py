@@ -74,10 +74,13 @@ class GroupCommit:
                         answers.append((done, value))
                     else:
                         done.set_exception(value)
-        except Exception as exc:  # the commit itself failed: nobody's work is stored
+        except Exception as exc:
+            # The transaction failed (a lost connection, the commit): nobody's work is
+            # stored, and every request of the group gets the error instead of waiting.
             log.warning("group commit failed: %s", exc)
-            for done, _ in answers:
-                done.set_exception(exc)
+            for _, done in group:
+                if not done.done():
+                    done.set_exception(exc)
             return
         for done, value in answers:
             done.set_result(value)

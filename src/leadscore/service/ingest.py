@@ -126,15 +126,14 @@ def ingest_events(
             ],
         )
     fresh_events, duplicates = _new_events(conn, events, ids)
-    rows, last, causes, fresh = [], {}, {}, {}
+    rows, causes, fresh = [], {}, {}
     for event_id, e in fresh_events:
         rows.append(_event_row(event_id, e, now) | {"lead_id": e.lead_id})
-        last[e.lead_id] = max(last.get(e.lead_id, e.ts), e.ts)
         causes[e.lead_id] = {"kind": "event", "event_id": event_id}
         fresh.setdefault(e.lead_id, []).append(event_row(event_id, e.event, e.ts, e.properties))
     if rows:
         conn.execute(insert(Event), rows)
-    outcome = rescore(conn, versions, list(last), causes, now, fresh)
+    outcome = rescore(conn, versions, list(fresh), causes, now, fresh)
     outcome.accepted = len(rows)
     outcome.duplicates = duplicates
     return outcome

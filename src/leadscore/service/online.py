@@ -1,5 +1,6 @@
 """Scoring leads one at a time in the service: the one-lead scorer of each active model
-version (compiled once per process), fed with only the events its windows can count."""
+version (compiled once per process), fed with each lead's engagement state
+(leadscore.service.engagement), built from the stored events only where none is usable."""
 
 from __future__ import annotations
 
