@@ -3,7 +3,8 @@
 Every change (an event, new attributes, the sweep, an activation, a recycle) goes through
 `record`: it reads the stored rows, moves the lifecycle, writes the score rows and a
 ledger entry for each change that shows, in the caller's transaction, and returns the
-changes, which the webhooks' outbox will be written from, in the same transaction.
+changes; the webhooks' messages that they cause go to the outbox in the same
+transaction (`outbox.write`).
 
 Lifecycle: the stage becomes `mql` the first time a lead qualifies and stays so until it
 is recycled. A recycled lead qualifies again on new activity (an event, new attributes)
@@ -20,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, select
 
 from leadscore.one_lead import LeadScore
+from leadscore.service import outbox
 from leadscore.service.store.database import id_chunks
 from leadscore.service.store.tables import LedgerEntry, Score
 
@@ -89,6 +91,7 @@ def record(
             changes.append(Change(item.lead_id, model, version, before, row, why))
     _upsert(conn, rows)
     _ledger(conn, changes, at)
+    outbox.write(conn, model, changes, at)
     return Recorded(current, changes)
 
 
@@ -101,6 +104,7 @@ def recycle(conn: Connection, model: str, lead_id: str, at: float) -> Change | N
     _upsert(conn, [row])
     change = Change(lead_id, model, row["version"], before, row, {"kind": "recycle"})
     _ledger(conn, [change], at)
+    outbox.write(conn, model, [change], at)
     return change
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, String, and_, case, cast, delete, func, or_, select
 
 from leadscore.one_lead import LeadScore
-from leadscore.service import changes
+from leadscore.service import changes, outbox
 from leadscore.service.errors import Invalid, NotFound, Problem
 from leadscore.service.online import (
     CompiledVersion,
@@ -208,7 +208,8 @@ def recycle(
 
 
 def erase(conn: Connection, lead_id: str) -> None:
-    """Erasure: the lead, its events, its visitors' events, its scores and its ledger."""
+    """Erasure: the lead, its events, its visitors' events, its scores, its ledger and its
+    webhook messages."""
     if conn.execute(select(Lead.lead_id).where(Lead.lead_id == lead_id)).first() is None:
         raise NotFound(f"no lead {lead_id!r}")
     anonymous = list(
@@ -219,6 +220,7 @@ def erase(conn: Connection, lead_id: str) -> None:
         conn.execute(delete(Visitor).where(Visitor.lead_id == lead_id))
     conn.execute(delete(Event).where(Event.lead_id == lead_id))
     changes.forget(conn, lead_id)
+    outbox.forget_lead(conn, lead_id)
     conn.execute(delete(Lead).where(Lead.lead_id == lead_id))
 
 

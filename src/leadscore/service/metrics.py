@@ -22,3 +22,18 @@ SWEEP = Histogram(
     buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800),
 )
 RESCORED = Counter("leadscore_leads_rescored_total", "Stored scores changed", ["model", "cause"])
+DELIVERIES = Counter(
+    "leadscore_webhook_attempts_total",
+    "Webhook attempts by outcome (delivered, retry, failed, disabled)",
+    ["outcome"],
+)
+DELIVERY_SECONDS = Histogram(
+    "leadscore_webhook_attempt_seconds",
+    "Time of one webhook attempt, from sending to the answer",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30),
+)
+DELIVERY_LAG = Histogram(
+    "leadscore_webhook_delivery_lag_seconds",
+    "From the change that wrote a message to its delivery",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 36000),
+)

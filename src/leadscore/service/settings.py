@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from leadscore.errors import UsageError
 
 DEFAULT_DB = "sqlite:///leadscore.db"
+RETRY_SECONDS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -27,6 +28,21 @@ def _float(name: str, default: float) -> float:
         raise SettingError(f"{name}={raw!r}: expected a number") from None
 
 
+def _seconds_list(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        values = tuple(float(x) for x in raw.split(","))
+    except ValueError:
+        raise SettingError(
+            f"{name}={raw!r}: expected seconds separated by commas, as 5,300,1800"
+        ) from None
+    if any(v < 0 for v in values):
+        raise SettingError(f"{name}={raw!r}: a delay cannot be negative")
+    return values
+
+
 class SettingError(UsageError):
     """A LEADSCORE_* variable that cannot be read (one line, exit 2, as any usage error)."""
 
@@ -40,6 +56,16 @@ class Settings:
     max_body_bytes: int = 5 * 1024 * 1024
     # How often the job runner looks for queued activations (seconds).
     job_poll_seconds: float = 1.0
+    # Webhooks (SPEC section 4): the delays between tries of a message, then it fails.
+    webhook_retry_seconds: tuple[float, ...] = RETRY_SECONDS
+    # One attempt's limit for each of connecting, sending and each wait for the answer.
+    webhook_timeout_seconds: float = 15.0
+    # How often the delivery worker looks at the outbox (SPEC: at least once a second).
+    webhook_poll_seconds: float = 0.25
+    # Attempts in flight at once: to one receiver, and in all (a slow receiver holds only
+    # its own share, so the others' messages go on).
+    webhook_per_receiver: int = 8
+    webhook_threads: int = 32
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -49,6 +75,13 @@ class Settings:
             "sweep_seconds": _float("LEADSCORE_SWEEP_SECONDS", 900.0),
             "max_body_bytes": int(_float("LEADSCORE_MAX_BODY_BYTES", 5 * 1024 * 1024)),
             "job_poll_seconds": _float("LEADSCORE_JOB_POLL_SECONDS", 1.0),
+            "webhook_retry_seconds": _seconds_list(
+                "LEADSCORE_WEBHOOK_RETRY_SECONDS", RETRY_SECONDS
+            ),
+            "webhook_timeout_seconds": _float("LEADSCORE_WEBHOOK_TIMEOUT_SECONDS", 15.0),
+            "webhook_poll_seconds": min(1.0, _float("LEADSCORE_WEBHOOK_POLL_SECONDS", 0.25)),
+            "webhook_per_receiver": max(1, int(_float("LEADSCORE_WEBHOOK_PER_RECEIVER", 8))),
+            "webhook_threads": max(1, int(_float("LEADSCORE_WEBHOOK_THREADS", 32))),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -11,10 +11,11 @@ from leadscore import __version__
 from leadscore.service.api import problems
 from leadscore.service.api.body import schema_components
 from leadscore.service.api.middleware import BodyLimit, Observe
-from leadscore.service.api.routes import events, leads, models, ops, segment
-from leadscore.service.api.schemas import EventsIn, LeadsIn
+from leadscore.service.api.routes import events, leads, models, ops, segment, webhooks
+from leadscore.service.api.schemas import EventsIn, LeadsIn, WebhookIn
 from leadscore.service.background import Worker
 from leadscore.service.core import Service
+from leadscore.service.delivery import Deliverer
 from leadscore.service.settings import Settings
 
 DESCRIPTION = """Real-time lead scoring (SPEC section 4). Send `Authorization: Bearer KEY`
@@ -29,20 +30,24 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service.start()
-        worker = None
+        workers: list[Worker | Deliverer] = []
         if background:
-            worker = Worker(
-                service.db,
-                service.cache,
-                poll=settings.job_poll_seconds,
-                sweep_seconds=settings.sweep_seconds,
+            workers.append(
+                Worker(
+                    service.db,
+                    service.cache,
+                    poll=settings.job_poll_seconds,
+                    sweep_seconds=settings.sweep_seconds,
+                )
             )
-            worker.start()
+            workers.append(Deliverer(service.db, settings))
+            for w in workers:
+                w.start()
         try:
             yield
         finally:
-            if worker is not None:
-                worker.stop()
+            for w in workers:
+                w.stop()
             service.close()
 
     app = FastAPI(
@@ -55,7 +60,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     )
     app.state.service = service
     problems.install(app)
-    for module in (leads, events, segment, models, ops):
+    for module in (leads, events, segment, models, webhooks, ops):
         app.include_router(module.router)
     app.add_middleware(
         BodyLimit, limit=settings.max_body_bytes, larger={"/api/v1/models": models.MAX_MODEL_BYTES}
@@ -73,7 +78,9 @@ def _security(app: FastAPI) -> None:
         if app.openapi_schema is None:
             schema = original()
             components = schema.setdefault("components", {})
-            components.setdefault("schemas", {}).update(schema_components(LeadsIn, EventsIn))
+            components.setdefault("schemas", {}).update(
+                schema_components(LeadsIn, EventsIn, WebhookIn)
+            )
             components["securitySchemes"] = {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "basic": {

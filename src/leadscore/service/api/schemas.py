@@ -229,3 +229,77 @@ class JobOut(BaseModel):
 class HealthOut(BaseModel):
     status: Literal["ok", "unavailable"]
     database: Literal["ok", "unreachable"]
+
+
+# -- webhooks ----------------------------------------------------------------------------
+
+WebhookType = Literal[
+    "lead.mql", "lead.grade_changed", "lead.score_changed", "lead.recycled", "model.review_due"
+]
+
+
+class WebhookIn(_In):
+    url: Annotated[StrictStr, Field(min_length=1, max_length=2000, description="http(s)")]
+    events: Annotated[list[WebhookType], Field(min_length=1, max_length=10)]
+    model: Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = Field(
+        None, description="one model's changes (default: every model's)"
+    )
+    min_score_change: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
+        None,
+        description="lead.score_changed: how far the score moves from the one last sent "
+        "(default 10)",
+    )
+
+
+class MessageCounts(BaseModel):
+    pending: int
+    delivered: int
+    failed: int
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    model: str | None
+    min_score_change: float | None
+    state: Literal["active", "disabled"]
+    disabled_reason: str | None
+    created_at: str
+    messages: MessageCounts
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="whsec_...: shown once, verify signatures with it")
+
+
+class WebhooksOut(BaseModel):
+    data: list[WebhookOut]
+
+
+class AttemptOut(BaseModel):
+    at: str
+    status: int | None = Field(description="the receiver's status (null: no answer)")
+    duration_ms: float
+    outcome: Literal["delivered", "retry", "failed", "disabled"]
+    response: str | None = Field(description="the answer's first characters")
+    error: str | None
+
+
+class MessageOut(BaseModel):
+    id: str = Field(description="the webhook-id header of every try")
+    type: str
+    lead_id: str | None
+    model: str | None
+    state: Literal["pending", "delivered", "failed"]
+    created_at: str
+    next_attempt_at: str | None
+    delivered_at: str | None
+    tries: int
+    payload: dict[str, Any] = Field(description="the body sent")
+    attempts: list[AttemptOut]
+
+
+class MessagesPage(BaseModel):
+    data: list[MessageOut]
+    next_cursor: str | None

@@ -179,3 +179,76 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[float] = mapped_column(Float)
+
+
+class Webhook(Base):
+    """A subscription: which changes of which model to POST to a URL, signed with `secret`.
+
+    The secret is kept as given (`whsec_` + base64): signing needs the key itself, so it
+    cannot be hashed as API keys are. The API shows it once, at creation."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(Json)
+    model: Mapped[str | None] = mapped_column(NAME)
+    min_score_change: Mapped[float | None] = mapped_column(Float)
+    secret: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))  # active | disabled
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class WebhookMessage(Base):
+    """The outbox: a message written in the transaction of the change that caused it.
+
+    `id` is the `webhook-id` of every attempt; `seq` orders a lead's messages. A worker
+    leases a message (`lease_until`) for the length of one attempt, so that no two
+    processes send it at once."""
+
+    __tablename__ = "webhook_messages"
+    seq: Mapped[int] = mapped_column(Serial, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    webhook_id: Mapped[str] = mapped_column(String(40))
+    lead_id: Mapped[str | None] = mapped_column(ID)
+    model: Mapped[str | None] = mapped_column(NAME)
+    type: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)  # the JSON sent, byte for byte on every try
+    created_at: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
+    tries: Mapped[int] = mapped_column(Integer, default=0)  # into the retry schedule
+    next_at: Mapped[float] = mapped_column(Float)
+    lease_until: Mapped[float | None] = mapped_column(Float)
+    holder: Mapped[str | None] = mapped_column(String(64))
+    delivered_at: Mapped[float | None] = mapped_column(Float)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    __table_args__ = (
+        Index("ix_webhook_messages_due", "state", "next_at"),
+        # A lead's messages to one subscription in order: only the oldest pending is sent.
+        Index("ix_webhook_messages_order", "webhook_id", "lead_id", "state", "seq"),
+        Index("ix_webhook_messages_list", "webhook_id", "seq"),
+        Index("ix_webhook_messages_lead", "lead_id"),
+    )
+
+
+class WebhookAttempt(Base):
+    __tablename__ = "webhook_attempts"
+    id: Mapped[int] = mapped_column(Serial, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(40), index=True)
+    at: Mapped[float] = mapped_column(Float)
+    status: Mapped[int | None] = mapped_column(Integer)  # None: no answer (refused, timeout)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(16))  # delivered | retry | failed | disabled
+    response: Mapped[str | None] = mapped_column(Text)  # the answer's first characters
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookBaseline(Base):
+    """The score last sent to a `lead.score_changed` subscription (or the first seen):
+    the sweep's small decay steps add up to a change worth a message."""
+
+    __tablename__ = "webhook_baselines"
+    webhook_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    lead_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    model: Mapped[str] = mapped_column(NAME, primary_key=True)
+    score: Mapped[float] = mapped_column(Float)

@@ -6,8 +6,15 @@ import os
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Gauge,
+    generate_latest,
+)
 
+from leadscore.service import webhooks
 from leadscore.service.api import schemas as s
 from leadscore.service.api.auth import scope
 
@@ -27,12 +34,21 @@ def healthz(request: Request) -> JSONResponse:
     response_class=Response,
     **scope("read", responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}}),
 )
-def metrics() -> Response:
-    """Prometheus text format: requests and latencies per route, events, duplicates, sweeps."""
+def metrics(request: Request) -> Response:
+    """Prometheus text format: requests and latencies per route, events, duplicates, sweeps,
+    webhook attempts and their latency, and the outbox's depth."""
     registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # serve --workers N: every worker's counts
-        from prometheus_client import CollectorRegistry, multiprocess
+        from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    # The outbox's depth is the database's, whichever process asks: read at each scrape.
+    with request.app.state.service.db.read() as conn:
+        pending = webhooks.depth(conn)
+    gauges = CollectorRegistry()
+    Gauge(
+        "leadscore_webhook_outbox_depth", "Webhook messages not yet delivered", registry=gauges
+    ).set(pending)
+    text = generate_latest(registry) + generate_latest(gauges)
+    return Response(text, media_type=CONTENT_TYPE_LATEST)
