@@ -17,8 +17,8 @@ transaction per round.
   the subscription's secret; the body is the outbox's text, the same bytes on each try.
 - **Answers**: 2xx delivers; 410 disables the subscription (its pending messages fail);
   anything else, a timeout or a refused connection tries again after the next delay of
-  the schedule (+-20% jitter; a longer `Retry-After` is honoured, up to the schedule's
-  longest delay), and after the last one the message has failed.
+  the schedule (+-20% jitter; a longer `Retry-After` is honoured, up to an hour or the
+  schedule's longest delay), and after the last one the message has failed.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ from leadscore.service.store.tables import Webhook, WebhookAttempt, WebhookMessa
 log = logging.getLogger("leadscore.service")
 EXCERPT = 500  # characters of an answer kept with its attempt
 JITTER = 0.2
+# A receiver's Retry-After is waited for up to this (or the schedule's longest delay).
+RETRY_AFTER_CAP = 3600.0
 
 
 def signature(secret: str, message_id: str, timestamp: int, body: str) -> str:
@@ -136,7 +138,7 @@ def next_delay(schedule: tuple[float, ...], tries: int, retry_after: float | Non
         return None
     delay = schedule[tries - 1] * random.uniform(1 - JITTER, 1 + JITTER)
     if retry_after is not None:
-        delay = max(delay, min(retry_after, max(schedule)))
+        delay = max(delay, min(retry_after, max(*schedule, RETRY_AFTER_CAP)))
     return delay
 
 
@@ -257,6 +259,7 @@ def record(conn: Connection, attempts: list[Attempt], schedule: tuple[float, ...
                 "outcome": outcome,
                 "response": a.response,
                 "error": a.error,
+                "sender": HOLDER,
             }
         )
     conn.execute(WebhookAttempt.__table__.insert(), rows)

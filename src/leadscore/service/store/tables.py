@@ -241,6 +241,7 @@ class WebhookAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # delivered | retry | failed | disabled
     response: Mapped[str | None] = mapped_column(Text)  # the answer's first characters
     error: Mapped[str | None] = mapped_column(Text)
+    sender: Mapped[str] = mapped_column(String(64))  # the process that sent it
 
 
 class WebhookBaseline(Base):

@@ -34,7 +34,7 @@ async def create_webhook(request: Request) -> Response:
     try:
         given = s.WebhookIn.model_validate(raw)
     except ValidationError as exc:
-        found = [Problem(p["index"], p["field"], p["reason"]) for p in item_problems(exc.errors())]
+        found = [_problem(e) for e in exc.errors()]
         raise Invalid(f"{len(found)} problem(s) in the subscription", found) from None
     new = webhooks.NewWebhook(given.url, given.events, given.model, given.min_score_change)
     service = request.app.state.service
@@ -107,6 +107,18 @@ def redeliver(webhook_id: str, message_id: str, request: Request) -> Response:
         lambda conn: webhooks.redeliver(conn, webhook_id, message_id)
     )
     return answer(_message(row), 202)
+
+
+def _problem(error: dict[str, Any]) -> Problem:
+    """A field of the one object sent; a list's element is named in the reason."""
+    [shaped] = item_problems(
+        [{**error, "loc": tuple(p for p in error["loc"] if isinstance(p, str))}]
+    )
+    positions = [p for p in error["loc"] if isinstance(p, int)]
+    reason = shaped["reason"]
+    if positions:
+        reason = f"{reason} (element {positions[0]})"
+    return Problem(None, shaped["field"], reason)
 
 
 def _webhook(row: dict[str, Any]) -> dict[str, Any]:
