@@ -6,6 +6,7 @@ change's transaction, 410, redelivery, erasure."""
 from __future__ import annotations
 
 import base64
+import itertools
 import time
 
 import pytest
@@ -194,7 +195,7 @@ def test_lifecycle_messages(db_url, receiver):
         steps = [r.json["data"] for r in receiver.of_type("lead.score_changed")]
         for s in steps:
             assert abs(s["score"] - s["previous"]["score"]) >= 5
-        for before, after in zip(steps, steps[1:]):
+        for before, after in itertools.pairwise(steps):
             assert after["previous"]["score"] == pytest.approx(before["score"])
         clicks = [s for s in steps if s["cause"]["kind"] == "event"]
         assert 2 <= len(clicks) <= 4, kinds
@@ -328,7 +329,7 @@ def test_retries_follow_the_schedule_and_honour_retry_after(db_url, receiver):
         assert all(
             x["status"] == 500 and x["response"] == "receiver says no" for x in m["attempts"]
         )
-        gaps = [b.at - a_.at for a_, b in zip(receiver.received, receiver.received[1:])]
+        gaps = [b.at - a_.at for a_, b in itertools.pairwise(receiver.received)]
         assert all(g >= 0.15 for g in gaps), gaps
         # Retry-After: 2 s is waited for, though the schedule says 0.2.
         receiver.retry_after = "2"
