@@ -11,7 +11,7 @@ from sqlalchemy import Connection, update
 
 from leadscore.errors import UsageError
 from leadscore.model.load import load_model, predictive_path
-from leadscore.service import models
+from leadscore.service import models, outbox
 from leadscore.service.background import activate, fail_orphans
 from leadscore.service.errors import Conflict
 from leadscore.service.group_commit import GroupCommit
@@ -29,6 +29,8 @@ class Service:
         self.db = Database(settings.db, background_checkpoint=True)
         self.cache = VersionCache()
         self._writes = GroupCommit(self.db)
+        # Called after a commit that wrote webhook messages (the delivery worker's wake).
+        self.on_messages: list[Callable[[], None]] = []
 
     def start(self) -> None:
         """The schema made or upgraded (Alembic): every process does it, idempotently."""
@@ -41,7 +43,12 @@ class Service:
     def write(self, work: Callable[[Connection], T]) -> T:
         """`work` in a write transaction, committed before this returns: the requests
         waiting at the same moment share one transaction and one commit (group_commit)."""
-        return self._writes.write(work)
+        before = outbox.WRITTEN.count
+        result = self._writes.write(work)
+        if outbox.WRITTEN.count != before:
+            for wake in self.on_messages:
+                wake()
+        return result
 
 
 def prepare_database(settings: Settings, model_files: list[Path]) -> Service:

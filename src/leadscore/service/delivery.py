@@ -344,6 +344,10 @@ class Deliverer:
     def start(self) -> None:
         self._thread.start()
 
+    def wake(self) -> None:
+        """New messages committed: look now rather than at the next poll."""
+        self._wake.set()
+
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()

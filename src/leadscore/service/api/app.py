@@ -40,7 +40,9 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
                     sweep_seconds=settings.sweep_seconds,
                 )
             )
-            workers.append(Deliverer(service.db, settings))
+            deliverer = Deliverer(service.db, settings)
+            service.on_messages.append(deliverer.wake)
+            workers.append(deliverer)
             for w in workers:
                 w.start()
         try:

@@ -223,7 +223,10 @@ class WebhookMessage(Base):
     delivered_at: Mapped[float | None] = mapped_column(Float)
     last_status: Mapped[int | None] = mapped_column(Integer)
     __table_args__ = (
-        Index("ix_webhook_messages_due", "state", "next_at"),
+        # A subscription's pending messages, oldest first: what a claim walks, and what
+        # the outbox's depth counts (per subscription: an index on the state alone would
+        # tempt the planner away from this one).
+        Index("ix_webhook_messages_pending", "webhook_id", "state", "seq"),
         # A lead's messages to one subscription in order: only the oldest pending is sent.
         Index("ix_webhook_messages_order", "webhook_id", "lead_id", "state", "seq"),
         Index("ix_webhook_messages_list", "webhook_id", "seq"),

@@ -51,7 +51,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("seq"),
         sa.UniqueConstraint("id"),
     )
-    op.create_index("ix_webhook_messages_due", "webhook_messages", ["state", "next_at"])
+    op.create_index(
+        "ix_webhook_messages_pending", "webhook_messages", ["webhook_id", "state", "seq"]
+    )
     op.create_index(
         "ix_webhook_messages_order", "webhook_messages", ["webhook_id", "lead_id", "state", "seq"]
     )
@@ -87,7 +89,7 @@ def downgrade() -> None:
     op.drop_table("webhook_baselines")
     op.drop_index("ix_webhook_attempts_message_id", table_name="webhook_attempts")
     op.drop_table("webhook_attempts")
-    for name in ("lead", "list", "order", "due"):
+    for name in ("lead", "list", "order", "pending"):
         op.drop_index(f"ix_webhook_messages_{name}", table_name="webhook_messages")
     op.drop_table("webhook_messages")
     op.drop_table("webhooks")
