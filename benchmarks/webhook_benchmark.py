@@ -170,7 +170,7 @@ def main() -> None:
             steady = (len(times) - 1) / (times[-1] - times[0])
             print(
                 f"backlog of {args.messages:,}: {steady:,.0f} messages/s from the first "
-                f"arrival to the last ({whole:,.0f}/s with the service's start-up)"
+                f"arrival to the last ({whole:,.0f}/s from the service's first answer)"
             )
             # Latency: one lead made MQL at a time, 20 a second.
             vp = {"title": "VP Sales", "industry": "software", "employees": 500, "country": "US"}

@@ -16,8 +16,8 @@ from standardwebhooks.webhooks import Webhook as Verifier
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from leadscore.service.background import sweep
-from leadscore.service.delivery import signature
-from leadscore.service.store.tables import WebhookMessage
+from leadscore.service.delivery import prune, signature
+from leadscore.service.store.tables import WebhookAttempt, WebhookMessage
 from tests.service_support import EXAMPLE_MODEL, Api, api, fresh_postgres
 from tests.webhook_receiver import Receiver
 
@@ -364,3 +364,30 @@ def test_erasure_removes_the_leads_messages(db_url, receiver):
             if line.startswith("leadscore_webhook_outbox_depth")
         ]
         assert depth == ["leadscore_webhook_outbox_depth 0.0"]
+
+
+def test_sent_messages_are_pruned_after_their_keep(db_url, receiver):
+    with api(db_url, **FAST) as a:
+        a.add_model(EXAMPLE_MODEL.read_text())
+        hook = subscribe(a, receiver.url, ["lead.mql"])
+        receiver.status = 500
+        lead(a, "FAILS")
+        event(a, "FAILS")
+        receiver.wait(lambda rx: len(rx.received) == 4)
+        receiver.status = 200
+        for x in ("OLD", "NEW"):
+            lead(a, x)
+            event(a, x)
+        receiver.wait(lambda rx: len(rx.received) == 6)
+        time.sleep(0.3)
+        db = a.client.app.state.service.db
+        with db.write() as conn:  # two of them a long time ago
+            conn.execute(
+                WebhookMessage.__table__.update()
+                .where(WebhookMessage.lead_id.in_(["FAILS", "OLD"]))
+                .values(created_at=time.time() - 40 * 86400)
+            )
+        assert prune(db, time.time() - 30 * 86400) == 2
+        assert [m["lead_id"] for m in messages(a, hook)] == ["NEW"]
+        with db.read() as conn:
+            assert conn.execute(select(func.count()).select_from(WebhookAttempt)).scalar_one() == 1

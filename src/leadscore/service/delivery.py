@@ -52,6 +52,7 @@ EXCERPT = 500  # characters of an answer kept with its attempt
 JITTER = 0.2
 # A receiver's Retry-After is waited for up to this (or the schedule's longest delay).
 RETRY_AFTER_CAP = 3600.0
+PRUNE_SECONDS = 600  # how often sent and failed messages past their keep are deleted
 
 
 def signature(secret: str, message_id: str, timestamp: int, body: str) -> str:
@@ -313,6 +314,27 @@ def disable(conn: Connection, webhook_id: str, reason: str, now: float) -> None:
     log.warning("webhook disabled", extra={"webhook": webhook_id, "reason": reason})
 
 
+def prune(db: Database, before: float, limit: int = 5000) -> int:
+    """Delivered and failed messages created before `before`, with their attempts,
+    deleted (at most `limit` a call, so that a long backlog of old rows does not hold the
+    write lock); returns how many."""
+    with db.write() as conn:
+        old = (
+            conn.execute(
+                select(_m.id)
+                .where(_m.state.in_(("delivered", "failed")), _m.created_at < before)
+                .limit(limit)
+            )
+            .scalars()
+            .all()
+        )
+        if old:
+            a = WebhookAttempt.__table__.c
+            conn.execute(WebhookAttempt.__table__.delete().where(a.message_id.in_(old)))
+            conn.execute(WebhookMessage.__table__.delete().where(_m.id.in_(old)))
+    return len(old)
+
+
 # -- the worker ------------------------------------------------------------------------
 
 
@@ -325,6 +347,8 @@ class Deliverer:
         self.poll = settings.webhook_poll_seconds
         self.per_receiver = settings.webhook_per_receiver
         self.threads = settings.webhook_threads
+        self.keep = settings.webhook_keep_days * 86400
+        self._next_prune = time.monotonic() + PRUNE_SECONDS
         timeout = settings.webhook_timeout_seconds
         # Longer than one attempt can take (connect, send, the answer's head and first
         # bytes, each within the timeout), so that no one else sends it meanwhile.
@@ -369,6 +393,9 @@ class Deliverer:
 
     def _round(self) -> bool:
         finished = self._flush()
+        if self.keep > 0 and time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + PRUNE_SECONDS
+            prune(self.db, time.time() - self.keep)
         room = self.threads - sum(self._inflight.values())
         claimed: list[Claimed] = []
         if room > 0:

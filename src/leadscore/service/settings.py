@@ -66,6 +66,8 @@ class Settings:
     # its own share, so the others' messages go on).
     webhook_per_receiver: int = 8
     webhook_threads: int = 32
+    # Delivered and failed messages (and their attempts) are kept this long; 0: forever.
+    webhook_keep_days: float = 30.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -82,6 +84,7 @@ class Settings:
             "webhook_poll_seconds": min(1.0, _float("LEADSCORE_WEBHOOK_POLL_SECONDS", 0.25)),
             "webhook_per_receiver": max(1, int(_float("LEADSCORE_WEBHOOK_PER_RECEIVER", 8))),
             "webhook_threads": max(1, int(_float("LEADSCORE_WEBHOOK_THREADS", 32))),
+            "webhook_keep_days": _float("LEADSCORE_WEBHOOK_KEEP_DAYS", 30.0),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
