@@ -101,6 +101,7 @@ def test_receiver_down_then_failing_then_back_loses_nothing(backend, tmp_path, r
                 break
             time.sleep(0.2)
         rx.stop()
+    assert hook["secret"] not in (tmp_path / "serve.log").read_text()  # never logged
     # Every lead that qualified: one lead.mql, one id on every try, none lost.
     by_lead: dict[str, set[str]] = {}
     for m in rx.received:
