@@ -146,6 +146,9 @@ def test_subscriptions_refuse_bad_input_and_delete(db_url, receiver):
             assert r.status_code == 422, (body, r.text)
             assert r.headers["content-type"].startswith("application/problem+json")
             assert field in {p["field"] for p in r.json()["problems"]}, (body, r.json())
+        # Every problem at once, not the first.
+        r = a.post("/api/v1/webhooks", json={"url": "htps://x.test", "events": ["lead.won"]})
+        assert {p["field"] for p in r.json()["problems"]} == {"url", "events"}
         assert (
             a.post(
                 "/api/v1/webhooks", content=b"{nope", headers={"content-type": "application/json"}

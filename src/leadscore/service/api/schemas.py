@@ -18,6 +18,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from leadscore.service.webhooks import check_url
 from leadscore.timeutil import TimeError, to_epoch
 
 MAX_ITEMS = 1000  # per request (SPEC section 4): more is 413
@@ -238,8 +239,19 @@ WebhookType = Literal[
 ]
 
 
+def _receiver_url(url: str) -> str:
+    why = check_url(url)
+    if why:
+        raise PydanticCustomError("url", why)
+    return url
+
+
 class WebhookIn(_In):
-    url: Annotated[StrictStr, Field(min_length=1, max_length=2000, description="http(s)")]
+    url: Annotated[
+        StrictStr,
+        Field(min_length=1, max_length=2000, description="http(s)"),
+        AfterValidator(_receiver_url),
+    ]
     events: Annotated[list[WebhookType], Field(min_length=1, max_length=10)]
     model: Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = Field(
         None, description="one model's changes (default: every model's)"
