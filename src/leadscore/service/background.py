@@ -96,6 +96,17 @@ def sweep(db: Database, cache: VersionCache) -> None:
         )
 
 
+def job_status(conn: Connection, job_id: str) -> dict | None:
+    """A job's row, with this process's live progress while it runs the job here."""
+    row = conn.execute(Job.__table__.select().where(Job.id == job_id)).mappings().first()
+    if row is None:
+        return None
+    out = dict(row)
+    if out["state"] == "running" and job_id in PROGRESS:
+        out["done"], out["total"] = PROGRESS[job_id]
+    return out
+
+
 def _progress(db: Database, job_id: str, done: int, total: int) -> None:
     PROGRESS[job_id] = (done, total)
     with db.write() as conn:

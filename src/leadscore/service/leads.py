@@ -191,6 +191,18 @@ def history(
     return rows, (rows[-1]["id"] if more else None)
 
 
+def lead_events(conn: Connection, lead_id: str, limit: int = 500) -> list[dict[str, Any]]:
+    """A lead's latest events, newest first (the dashboard's timeline)."""
+    e = Event.__table__.c
+    query = (
+        select(e.event_id, e.event, e.ts, e.properties)
+        .where(e.lead_id == lead_id)
+        .order_by(e.ts.desc(), e.id.desc())
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
 def recycle(
     conn: Connection,
     versions: Sequence[CompiledVersion],

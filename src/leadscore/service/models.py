@@ -11,13 +11,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from leadscore.errors import ModelError
 from leadscore.model.load import _predictive_file_problem, parse_model
 from leadscore.model.schema import ScoringModel
 from leadscore.service.errors import Conflict, Invalid, NotFound, Problem
-from leadscore.service.store.tables import ActiveModel, Job, ModelVersion
+from leadscore.service.store.tables import ActiveModel, Job, ModelReview, ModelVersion
 
 
 @dataclass(frozen=True)
@@ -172,3 +172,33 @@ def _insert_for(conn: Connection):
     else:
         from sqlalchemy.dialects.sqlite import insert as make
     return make
+
+
+def add_review(conn: Connection, name: str, version: str, html: str, by: str, now: float) -> None:
+    """A `leadscore review` report uploaded for a version (the latest one is shown)."""
+    version_yaml(conn, name, version)  # NotFound when there is no such version
+    conn.execute(
+        insert(ModelReview).values(
+            model=name, version=version, html=html, uploaded_at=now, uploaded_by=by
+        )
+    )
+
+
+def latest_reviews(conn: Connection) -> dict[tuple[str, str], dict]:
+    """(model, version) -> when and by whom its latest report was uploaded."""
+    r = ModelReview.__table__.c
+    latest = select(func.max(r.id)).group_by(r.model, r.version)
+    rows = conn.execute(
+        select(r.id, r.model, r.version, r.uploaded_at, r.uploaded_by).where(r.id.in_(latest))
+    ).mappings()
+    return {(x["model"], x["version"]): dict(x) for x in rows}
+
+
+def review_html(conn: Connection, name: str, version: str) -> str:
+    r = ModelReview.__table__.c
+    html = conn.execute(
+        select(r.html).where(r.model == name, r.version == version).order_by(r.id.desc()).limit(1)
+    ).scalar()
+    if html is None:
+        raise NotFound(f"no review uploaded for version {version!r} of model {name!r}")
+    return html

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from leadscore import __version__
+from leadscore.dashboard import pages
 from leadscore.service.api import problems
 from leadscore.service.api.body import schema_components
 from leadscore.service.api.middleware import BodyLimit, Observe
@@ -64,6 +65,8 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     problems.install(app)
     for module in (leads, events, segment, models, webhooks, ops):
         app.include_router(module.router)
+    app.include_router(pages.router)  # the dashboard (SPEC section 4b)
+    pages.install(app)
     app.add_middleware(
         BodyLimit, limit=settings.max_body_bytes, larger={"/api/v1/models": models.MAX_MODEL_BYTES}
     )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -75,6 +76,17 @@ def _branch(part: str) -> bool:
     return part in {"str", "int", "float", "bool", "none"} or part.startswith("function-")
 
 
+# (is this a page's request?, render an error page): set by the dashboard, so that a
+# browser gets a page in the dashboard's look and the API keeps its problem details.
+HTML_ERRORS: tuple[Callable[[Request], bool], Callable[[Request, int, str], Response]] | None = None
+
+
+def _as_page(request: Request, status: int, detail: str) -> Response | None:
+    if HTML_ERRORS is not None and HTML_ERRORS[0](request):
+        return HTML_ERRORS[1](request, status, detail)
+    return None
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service(_req: Request, exc: ServiceError) -> JSONResponse:
@@ -83,9 +95,14 @@ def install(app: FastAPI) -> None:
         return problem(status, exc.detail, problems)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(req: Request, exc: RequestValidationError) -> Response:
         # Query and path parameters; bodies are read by api.body, item by item.
         errors = list(exc.errors())
+        shown = _as_page(
+            req, 400, "; ".join(f"{p['field']}: {p['reason']}" for p in item_problems(errors))
+        )
+        if shown is not None:
+            return shown
         return problem(
             422,
             f"{len(errors)} problem(s) in the request; nothing was stored",
@@ -93,11 +110,19 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(req: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "Error")
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "There is no page at this address."
+        shown = _as_page(req, exc.status_code, detail)
+        if shown is not None:
+            return shown
         return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(req: Request, exc: Exception) -> Response:
         log.exception("unexpected error", extra={"path": req.url.path})
+        shown = _as_page(req, 500, "The service failed to show this page; the error is in its log.")
+        if shown is not None:
+            return shown
         return problem(500, "the service failed to answer; the error is in its log")

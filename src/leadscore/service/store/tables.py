@@ -256,3 +256,25 @@ class WebhookBaseline(Base):
     lead_id: Mapped[str] = mapped_column(ID, primary_key=True)
     model: Mapped[str] = mapped_column(NAME, primary_key=True)
     score: Mapped[float] = mapped_column(Float)
+
+
+class ServiceSecret(Base):
+    """Random secrets every process of a service shares (the dashboard's cookie key)."""
+
+    __tablename__ = "service_secrets"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class ModelReview(Base):
+    """A `leadscore review` report (HTML) that a model's owner uploaded for a version."""
+
+    __tablename__ = "model_reviews"
+    id: Mapped[int] = mapped_column(Serial, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(NAME)
+    version: Mapped[str] = mapped_column(NAME)
+    html: Mapped[str] = mapped_column(Text)
+    uploaded_at: Mapped[float] = mapped_column(Float)
+    uploaded_by: Mapped[str] = mapped_column(NAME)  # the key's name
+    __table_args__ = (Index("ix_model_reviews_version", "model", "version", "id"),)

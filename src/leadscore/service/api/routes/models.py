@@ -10,9 +10,8 @@ from starlette.formparsers import MultiPartException
 from leadscore.service import models
 from leadscore.service.api import schemas as s
 from leadscore.service.api.auth import scope
-from leadscore.service.background import PROGRESS
+from leadscore.service.background import job_status
 from leadscore.service.errors import Invalid, NotFound, Problem, TooLarge
-from leadscore.service.store.tables import Job
 from leadscore.service.times import iso
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
@@ -147,20 +146,17 @@ def activate(name: str, version: str, request: Request) -> s.JobStarted:
 def get_job(job_id: str, request: Request) -> s.JobOut:
     service = request.app.state.service
     with service.db.read() as conn:
-        row = conn.execute(Job.__table__.select().where(Job.id == job_id)).mappings().first()
+        row = job_status(conn, job_id)
     if row is None:
         raise NotFound(f"no job {job_id!r}")
-    done, total = row["done"], row["total"]
-    if row["state"] == "running" and job_id in PROGRESS:
-        done, total = PROGRESS[job_id]
     return s.JobOut(
         id=row["id"],
         kind=row["kind"],
         model=row["model"],
         version=row["version"],
         state=row["state"],
-        done=done,
-        total=total,
+        done=row["done"],
+        total=row["total"],
         error=row["error"],
         created_at=iso(row["created_at"]) or "",
         updated_at=iso(row["updated_at"]) or "",
