@@ -14,7 +14,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/leadscore demo --no-serve
+	$(BIN)/leadscore demo
 
 # Java (for Spark in local mode) and PostgreSQL, from Debian's packages when missing.
 test-services:

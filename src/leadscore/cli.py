@@ -642,14 +642,23 @@ def generate(
 @app.command()
 def demo(
     no_serve: Annotated[
-        bool, typer.Option("--no-serve", help="Score and print only (the only mode for now).")
+        bool,
+        typer.Option("--no-serve", help="Score and print in the terminal; start no service."),
     ] = False,
     folder: Annotated[Path, typer.Option("--dir", help="Where the demo writes its files.")] = Path(
         "demo-output"
     ),
     n_leads: Annotated[int, typer.Option("--leads", min=10, help="How many leads.")] = 5_000,
+    host: Annotated[str, typer.Option("--host", help="The service's address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Its port.")] = 8000,
 ) -> None:
-    """Generate a small data set, score it with the example model, show the top leads."""
+    """Generate a small data set and score it with the example model: served in the
+    dashboard (the default), or printed in the terminal with --no-serve."""
+    if not no_serve:
+        from leadscore.cli_service import serve_demo
+
+        serve_demo(folder, n_leads, host, port)
+        return
     from leadscore.batch import score_to_file
     from leadscore.engines import DuckDBEngine
     from leadscore.generate import DEFAULT_END, OUTPUT_FILES, generate

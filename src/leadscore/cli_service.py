@@ -192,3 +192,70 @@ def import_(
         f"scored under {result.models or 'no active model'}",
         highlight=False,
     )
+
+
+def serve_demo(folder: Path, n_leads: int, host: str, port: int) -> None:
+    """`leadscore demo`: generated leads and events ending now, imported into a fresh
+    SQLite service with the example model (and a second version to roll out), two keys
+    printed, and the service (API and dashboard) started."""
+    import time
+    from importlib import resources
+
+    import pyarrow.parquet as pq
+
+    from leadscore.generate import OUTPUT_FILES, generate
+    from leadscore.outputs import check_folder_output, record_folder_output
+    from leadscore.service import keys, models
+    from leadscore.service.core import prepare_database
+    from leadscore.service.importer import import_files
+    from leadscore.service.settings import Settings
+    from leadscore.service.store.database import Database
+
+    db_files = ["leadscore.db", "leadscore.db-wal", "leadscore.db-shm"]
+    written = [*OUTPUT_FILES, "b2b-saas.yaml", "b2b-saas-v2.yaml", "crm-leads.parquet", *db_files]
+    check_folder_output("--dir", folder, written)
+    _check_port(host, port)
+    folder.mkdir(parents=True, exist_ok=True)
+    record_folder_output(folder, written)
+    for name in db_files:  # a fresh service each run
+        (folder / name).unlink(missing_ok=True)
+    packaged = (resources.files("leadscore") / "examples" / "b2b-saas.yaml").read_text("utf-8")
+    model_file = folder / "b2b-saas.yaml"
+    model_file.write_text(packaged, encoding="utf-8")
+    # A second version to roll out from the models page: a lower MQL bar, more MQLs.
+    v2 = packaged.replace("version: 1", "version: 2", 1).replace(
+        "mql: {score: 80, min_grade: B}", "mql: {score: 70, min_grade: B}", 1
+    )
+    (folder / "b2b-saas-v2.yaml").write_text(v2, encoding="utf-8")
+    err.print(f"generating {n_leads:,} leads with their events, up to now, into {folder}/ ...")
+    generate(folder, n_leads, seed=7, end=float(int(time.time())))
+    # `converted` is the outcome the generator knows: a CRM would not send it.
+    crm = folder / "crm-leads.parquet"
+    leads = pq.read_table(folder / "leads.parquet")
+    pq.write_table(leads.drop_columns(["converted"]), crm)
+    url = f"sqlite:///{(folder / 'leadscore.db').resolve()}"
+    prepare_database(Settings(db=url), [model_file]).close()
+    database = Database(url)
+    try:
+        with database.write() as conn:
+            models.add_version(conn, v2, None)
+        with progress_bars() as progress:
+            result = import_files(database, crm, folder / "events.parquet", progress=progress)
+        with database.write() as conn:
+            read_key, _ = keys.create_key(conn, "read", "demo-read")
+            admin_key, _ = keys.create_key(conn, "admin", "demo-admin")
+    finally:
+        database.dispose()
+    lines = [
+        "",
+        f"imported {result.leads:,} leads and {result.events:,} events, scored with "
+        f"{result.models}.",
+        f"Open http://{host}:{port}/ and sign in with a key:",
+        f"  read key (sees everything):                     {read_key}",
+        f"  admin key (also activates, recycles, redelivers): {admin_key}",
+        f"The API answers at http://{host}:{port}/api/v1 (see /docs); Ctrl-C stops.",
+        "",
+    ]
+    for line in lines:
+        out.print(line, highlight=False, soft_wrap=True)
+    serve(db=url, host=host, port=port, model=None, workers=1)

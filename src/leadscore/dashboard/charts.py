@@ -52,10 +52,14 @@ def reasons(score: LeadScore) -> dict[str, Any]:
     }
 
 
-def score_over_time(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The score at each change the ledger kept."""
+def score_over_time(
+    entries: list[dict[str, Any]], now: float, current: float
+) -> dict[str, Any] | None:
+    """The score at each change the ledger kept, and as of now (the line ends today)."""
     if not entries:
         return None
+    entries = [*entries, {"at": now, "score": current, "grade": None, "stage": "now",
+                          "cause": {"kind": "as of now"}}]  # fmt: skip
     return {
         "data": [
             {

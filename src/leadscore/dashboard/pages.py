@@ -293,7 +293,7 @@ def lead(request: Request, lead_id: str, model: str | None = None) -> HTMLRespon
                 "stage": (stored or {}).get("stage", "open"),
                 "mql_since": (stored or {}).get("mql_since"),
                 "reasons_chart": charts.reasons(score),
-                "history_chart": charts.score_over_time(entries),
+                "history_chart": charts.score_over_time(entries, now, score.score),
                 "stages": [
                     e
                     for i, e in enumerate(entries)
