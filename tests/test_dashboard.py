@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -62,8 +61,10 @@ def site(tmp_path_factory):
         events = []
         for i in range(150):
             for k in range(i % 7):
-                events.append({"lead_id": f"L{i:03d}", "event": ["page_view", "email_open", "email_click"][k % 3],
-                               "timestamp": now - 86400 * (k + 1), "properties": {"url": "/pricing"}})  # fmt: skip
+                kind = ["page_view", "email_open", "email_click"][k % 3]
+                events.append({"lead_id": f"L{i:03d}", "event": kind,
+                               "timestamp": now - 86400 * (k + 1),
+                               "properties": {"url": "/pricing"}})  # fmt: skip
             if i % 3 == 0:
                 events.append(
                     {"lead_id": f"L{i:03d}", "event": "demo_request", "timestamp": now - 3600}
@@ -110,7 +111,8 @@ class Watched:
         p.on("console", lambda m: m.type == "error" and self.problems.append(m.text))
         p.on("pageerror", lambda e: self.problems.append(str(e)))
         p.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url} {r.failure}"))
-        p.on("request", lambda r: urlsplit(r.url).netloc not in (host, "") and not r.url.startswith("data:")
+        p.on("request", lambda r: urlsplit(r.url).netloc not in (host, "")
+             and not r.url.startswith("data:")
              and self.problems.append(f"other host: {r.url}"))  # fmt: skip
         p.on("response", lambda r: r.status >= 400 and self.problems.append(f"{r.status}: {r.url}"))
         p.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
@@ -307,7 +309,8 @@ def test_every_page_is_clean_usable_by_keyboard_and_on_a_phone(site, browser):
         )
         labels = page.eval_on_selector_all(
             "main input:not([type=hidden]), main select",
-            "xs => xs.filter(x => !document.querySelector(`label[for='${x.id}']`)).map(x => x.name)",
+            "xs => xs.filter(x => !document.querySelector(`label[for='${x.id}']`))"
+            ".map(x => x.name)",
         )
         assert labels == []
         width_ok = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
