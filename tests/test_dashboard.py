@@ -338,3 +338,53 @@ def test_every_page_is_clean_usable_by_keyboard_and_on_a_phone(site, browser):
     assert 'class="top"' in r.text and "Not found" in r.text
     api = httpx.get(site["url"] + "/api/v1/nope", headers=site["admin"])
     assert api.headers["content-type"] == "application/problem+json"
+
+
+def test_demo_serves_a_full_queue(tmp_path):
+    """`leadscore demo` (what `make demo` runs): generated leads imported, keys printed,
+    and the URL it prints shows a full queue to the read key it prints."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.services import free_port
+
+    port = free_port()
+    command = [sys.executable, "-m", "leadscore", "demo", "--leads", "300",
+               "--dir", str(tmp_path / "demo"), "--port", str(port)]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, "".join(lines)
+            lines.append(line)
+            if "Ctrl-C stops" in line:
+                break
+        text = "".join(lines)
+        read_key = re.search(r"read key .*?(lsk_\S+)", text).group(1)
+        assert re.search(r"admin key .*?(lsk_\S+)", text)
+        url = re.search(r"Open (http://\S+)/ ", text).group(1)
+        for _ in range(100):
+            try:
+                httpx.get(url + "/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        with httpx.Client(base_url=url, follow_redirects=True) as c:
+            assert "/login" in str(c.get("/").url)
+            r = c.post("/login", data={"key": read_key, "next": "/"})
+            assert r.status_code == 200
+            assert r.text.count("<tr>") - 1 == 50  # the head row, then a full page
+            assert 'rel="next"' in r.text
+            models = c.get("/models").text
+            assert "Activate version 2" not in models  # a read key sees no button
+            assert "version 2" in models.lower() or ">2<" in models
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)

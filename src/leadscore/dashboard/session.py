@@ -11,16 +11,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import Connection, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection
 
 from leadscore.service import keys
+from leadscore.service.secrets_store import shared_secret
 from leadscore.service.store.database import Database
-from leadscore.service.store.tables import ApiKey, ServiceSecret
 
 COOKIE = "leadscore_session"
 MAX_AGE = 12 * 3600  # a working day; then sign in again
@@ -46,7 +44,7 @@ class Sessions:
 
     def signer(self) -> URLSafeTimedSerializer:
         if self._signer is None:
-            self._signer = URLSafeTimedSerializer(_shared_secret(self.db), salt="session")
+            self._signer = URLSafeTimedSerializer(shared_secret(self.db, "session"), salt="session")
         return self._signer
 
     def sign_in(self, conn: Connection, key: str) -> tuple[str, keys.KeyInfo] | None:
@@ -66,14 +64,10 @@ class Sessions:
             return None
         if not isinstance(data, dict) or not {"k", "s"} <= set(data):
             return None
-        row = conn.execute(
-            select(ApiKey.name, ApiKey.scope).where(
-                ApiKey.key_hash == data["k"], ApiKey.revoked_at.is_(None)
-            )
-        ).first()
-        if row is None:
+        found = keys.live_by_hash(conn, data["k"])
+        if found is None:
             return None
-        return Viewer(row.name, row.scope, self._csrf(data["s"]))
+        return Viewer(found.name, found.scope, self._csrf(data["s"]))
 
     def _csrf(self, session_id: str) -> str:
         key = self.signer().secret_keys[-1]
@@ -82,26 +76,3 @@ class Sessions:
 
 def csrf_ok(viewer: Viewer, token: str | None) -> bool:
     return token is not None and hmac.compare_digest(viewer.csrf, token)
-
-
-def _shared_secret(db: Database) -> str:
-    """The service's cookie key: made once, by whichever process comes first."""
-    with db.read() as conn:
-        found = conn.execute(
-            select(ServiceSecret.value).where(ServiceSecret.name == "session")
-        ).scalar()
-    if found:
-        return found
-    try:
-        with db.write() as conn:
-            conn.execute(
-                insert(ServiceSecret).values(
-                    name="session", value=secrets.token_urlsafe(48), created_at=time.time()
-                )
-            )
-    except IntegrityError:  # another process made it first
-        pass
-    with db.read() as conn:
-        return conn.execute(
-            select(ServiceSecret.value).where(ServiceSecret.name == "session")
-        ).scalar_one()

@@ -82,3 +82,13 @@ def key_of(conn: Connection, key: str) -> KeyInfo | None:
     if row is None:
         return None
     return KeyInfo(row.name, row.scope, row.prefix, row.created_at, row.revoked_at)
+
+
+def live_by_hash(conn: Connection, key_hash: str) -> KeyInfo | None:
+    """The live key whose SHA-256 this is (a dashboard session holds the hash, not the key)."""
+    row = conn.execute(
+        select(ApiKey.__table__).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+    ).first()
+    if row is None:
+        return None
+    return KeyInfo(row.name, row.scope, row.prefix, row.created_at, row.revoked_at)
