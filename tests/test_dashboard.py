@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -188,6 +189,20 @@ def test_read_key_filters_pages_and_opens_a_lead(site, browser):
     w.close()
 
 
+def tmp_report() -> Path:
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp())
+    path = folder / "report.html"
+    path.write_text(
+        "<!doctype html><html><body><h1>Review</h1><p id=ran>not run</p><script>"
+        "let c; try { c = document.cookie || 'none'; } catch (e) { c = 'none'; }"
+        "document.getElementById('ran').textContent = 'script ran; cookie: ' + c;"
+        "</script></body></html>"
+    )
+    return path
+
+
 def test_admin_activates_recycles_and_redelivers(site, browser):
     w = Watched(browser, site["url"])
     page = w.page
@@ -200,6 +215,15 @@ def test_admin_activates_recycles_and_redelivers(site, browser):
     page.goto(site["url"] + "/models")
     page.click("button:has-text('Roll back to version 1')")  # and back, for the other tests
     page.wait_for_selector("[data-job][data-state=done]", timeout=60_000)
+    # A review report, uploaded for version 1 and shown in the page, in its sandbox: its
+    # script runs, but as no origin (it cannot read the dashboard's cookie).
+    report = tmp_report()
+    page.goto(site["url"] + "/models")
+    page.set_input_files("#r-b2b-saas-1", str(report))
+    page.click("form.upload:has(#r-b2b-saas-1) button")
+    page.wait_for_load_state()
+    frame = page.frame_locator("iframe.review")
+    assert frame.locator("#ran").text_content(timeout=10_000) == "script ran; cookie: none"
     # Recycle an MQL.
     page.goto(site["url"] + "/?stage=mql")
     lead_id = _rows(page)[0]["id"]
