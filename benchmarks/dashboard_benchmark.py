@@ -64,6 +64,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--leads", type=int, default=1_000_000)
+    parser.add_argument("--reuse", action="store_true", help="the database of the last run")
     args = parser.parse_args()
     folder = ROOT / "benchmarks" / "data" / f"dashboard-{args.leads}"
     if not (folder / "events.parquet").exists():
@@ -71,11 +72,15 @@ def main() -> None:
         run([str(BIN), "generate", "--leads", str(args.leads), "--events-per-lead", "5",
              "--end", end, "-o", str(folder)])  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/bench.db"
-        prepare_database(Settings(db=url), [MODEL]).close()
-        took = run([str(BIN), "import", str(folder / "leads.parquet"), "--events",
-                    str(folder / "events.parquet"), "--db", url])  # fmt: skip
-        print(f"import of {args.leads:,} leads: {took:.0f} s")
+        path = folder / "bench.db"
+        url = f"sqlite:///{path}"
+        if not (args.reuse and path.exists()):
+            for old in folder.glob("bench.db*"):
+                old.unlink()
+            prepare_database(Settings(db=url), [MODEL]).close()
+            took = run([str(BIN), "import", str(folder / "leads.parquet"), "--events",
+                        str(folder / "events.parquet"), "--db", url])  # fmt: skip
+            print(f"import of {args.leads:,} leads: {took:.0f} s")
         made = make_keys(url)
         with server(url, Path(tmp)) as s, httpx.Client(base_url=s.url, timeout=60) as c:
             r = c.post("/login", data={"key": made["read"], "next": "/"})

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, case, cast, delete, func, or_, select
+from sqlalchemy import Connection, String, case, cast, delete, func, literal, or_, select, tuple_
 
 from leadscore.one_lead import LeadScore
 from leadscore.service import changes, outbox
@@ -134,12 +134,13 @@ def list_leads(
     # Both keys in one direction, so that the index (model, [filter], score, lead_id) is
     # read forwards or backwards and nothing is sorted: -score lists ties by lead id, last
     # first.
+    # A row-value comparison, not `score < x OR (score = x AND lead_id < y)`: SQLite and
+    # PostgreSQL seek the index to it, where the OR form walks every row before the cursor
+    # (the 21st page back at a million leads: 91 ms).
     if cursor is not None:
         score, lead_id = decode_cursor(cursor)
-        if descending:
-            query = query.where(or_(s.score < score, and_(s.score == score, s.lead_id < lead_id)))
-        else:
-            query = query.where(or_(s.score > score, and_(s.score == score, s.lead_id > lead_id)))
+        key, at = tuple_(s.score, s.lead_id), tuple_(literal(score), literal(lead_id))
+        query = query.where(key < at if descending else key > at)
     order = [s.score.desc(), s.lead_id.desc()] if descending else [s.score.asc(), s.lead_id.asc()]
     rows = [dict(r) for r in conn.execute(query.order_by(*order).limit(limit + 1)).mappings()]
     next_cursor = None
