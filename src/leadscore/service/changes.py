@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 
 from leadscore.one_lead import LeadScore
 from leadscore.service import outbox
 from leadscore.service.store.database import id_chunks
-from leadscore.service.store.tables import LedgerEntry, Score
+from leadscore.service.store.tables import LedgerEntry, Score, ScoreSnapshot
 
 # The ledger keeps a change of score when it shows at two decimals: decay moves scores a
 # little at every sweep, and a row per sweep per lead would say nothing more.
@@ -91,8 +91,42 @@ def record(
             changes.append(Change(item.lead_id, model, version, before, row, why))
     _upsert(conn, rows)
     _ledger(conn, changes, at)
+    became = [
+        c.current
+        for c in changes
+        if c.current["stage"] == "mql" and (c.previous or {}).get("stage") != "mql"
+    ]
+    snapshot(conn, became, "mql", at)
     outbox.write(conn, model, changes, at)
     return Recorded(current, changes)
+
+
+_SNAPSHOT = (
+    "lead_id", "model", "version", "score", "fit_score", "engagement_score", "grade", "label",
+    "probability", "stage", "reasons",
+)  # fmt: skip
+
+
+def snapshot(conn: Connection, rows: Sequence[dict[str, Any]], kind: str, at: float) -> None:
+    """Keep stored score rows as they are now (`mql`: the moment a lead became MQL;
+    `outcome`: the moment its outcome arrived), for reviews of the model as reps saw it."""
+    if rows:
+        conn.execute(
+            insert(ScoreSnapshot),
+            [{**{k: r[k] for k in _SNAPSHOT}, "kind": kind, "at": at} for r in rows],
+        )
+
+
+def note(conn: Connection, lead_id: str, cause: dict[str, Any], at: float) -> list[dict]:
+    """A ledger entry under each model that scores the lead, for something that happened
+    to it without changing its score (a rep's verdict, an outcome); the stored rows."""
+    rows = [dict(r) for r in conn.execute(_OF_LEAD, {"lead": lead_id}).mappings()]
+    changes = [Change(lead_id, r["model"], r["version"], r, r, cause) for r in rows]
+    _ledger(conn, changes, at)
+    return rows
+
+
+_OF_LEAD = select(Score.__table__).where(Score.lead_id == bindparam("lead"))
 
 
 def recycle(conn: Connection, model: str, lead_id: str, at: float) -> Change | None:
@@ -109,9 +143,10 @@ def recycle(conn: Connection, model: str, lead_id: str, at: float) -> Change | N
 
 
 def forget(conn: Connection, lead_id: str) -> None:
-    """Erasure: the lead's scores and ledger (the caller deletes the rest)."""
+    """Erasure: the lead's scores, ledger and snapshots (the caller deletes the rest)."""
     conn.execute(delete(Score).where(Score.lead_id == lead_id))
     conn.execute(delete(LedgerEntry).where(LedgerEntry.lead_id == lead_id))
+    conn.execute(delete(ScoreSnapshot).where(ScoreSnapshot.lead_id == lead_id))
 
 
 _STORED = select(Score.__table__).where(

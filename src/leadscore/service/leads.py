@@ -23,8 +23,10 @@ from leadscore.service.online import (
 from leadscore.service.store.tables import (
     AnonymousEvent,
     Event,
+    Feedback,
     Lead,
     LedgerEntry,
+    Outcome,
     Score,
     Visitor,
 )
@@ -221,8 +223,8 @@ def recycle(
 
 
 def erase(conn: Connection, lead_id: str) -> None:
-    """Erasure: the lead, its events, its visitors' events, its scores, its ledger and its
-    webhook messages."""
+    """Erasure: the lead, its events, its visitors' events, its scores, its ledger, its
+    webhook messages, the verdicts on it and its outcomes."""
     if conn.execute(select(Lead.lead_id).where(Lead.lead_id == lead_id)).first() is None:
         raise NotFound(f"no lead {lead_id!r}")
     anonymous = list(
@@ -234,6 +236,8 @@ def erase(conn: Connection, lead_id: str) -> None:
     conn.execute(delete(Event).where(Event.lead_id == lead_id))
     changes.forget(conn, lead_id)
     outbox.forget_lead(conn, lead_id)
+    conn.execute(delete(Feedback).where(Feedback.lead_id == lead_id))
+    conn.execute(delete(Outcome).where(Outcome.lead_id == lead_id))
     conn.execute(delete(Lead).where(Lead.lead_id == lead_id))
 
 

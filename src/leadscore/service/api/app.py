@@ -12,8 +12,23 @@ from leadscore.dashboard import pages
 from leadscore.service.api import problems
 from leadscore.service.api.body import schema_components
 from leadscore.service.api.middleware import BodyLimit, Observe
-from leadscore.service.api.routes import events, leads, models, ops, segment, webhooks
-from leadscore.service.api.schemas import EventsIn, LeadsIn, WebhookIn
+from leadscore.service.api.routes import (
+    events,
+    feedback,
+    leads,
+    models,
+    ops,
+    segment,
+    webhooks,
+)
+from leadscore.service.api.schemas import (
+    EventsIn,
+    FeedbackIn,
+    LeadsIn,
+    OutcomesIn,
+    ReasonsIO,
+    WebhookIn,
+)
 from leadscore.service.background import Worker
 from leadscore.service.core import Service
 from leadscore.service.delivery import Deliverer
@@ -63,7 +78,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     )
     app.state.service = service
     problems.install(app)
-    for module in (leads, events, segment, models, webhooks, ops):
+    for module in (feedback, leads, events, segment, models, webhooks, ops):
         app.include_router(module.router)
     app.include_router(pages.router)  # the dashboard (SPEC section 4b)
     pages.install(app)
@@ -84,7 +99,7 @@ def _security(app: FastAPI) -> None:
             schema = original()
             components = schema.setdefault("components", {})
             components.setdefault("schemas", {}).update(
-                schema_components(LeadsIn, EventsIn, WebhookIn)
+                schema_components(LeadsIn, EventsIn, WebhookIn, FeedbackIn, OutcomesIn, ReasonsIO)
             )
             components["securitySchemes"] = {
                 "bearer": {"type": "http", "scheme": "bearer"},

@@ -315,3 +315,61 @@ class MessageOut(BaseModel):
 class MessagesPage(BaseModel):
     data: list[MessageOut]
     next_cursor: str | None
+
+
+# -- feedback and outcomes ---------------------------------------------------------------
+
+
+class FeedbackIn(_In):
+    verdict: Literal["accepted", "rejected"]
+    reason: Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = Field(
+        None, description="required to reject: one of GET /api/v1/feedback-reasons"
+    )
+    note: Annotated[StrictStr, Field(max_length=2000)] | None = None
+    model: Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = Field(
+        None, description="the model judged (default: the only active one)"
+    )
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    lead_id: str
+    model: str
+    version: str
+    verdict: Literal["accepted", "rejected"]
+    reason: str | None
+    note: str | None
+    author: str = Field(description="the name of the key that gave it")
+    at: str
+    score: float | None = Field(description="the stored score when it was given")
+    grade: str | None
+    stage: str | None
+
+
+class FeedbackList(BaseModel):
+    data: list[FeedbackOut]
+
+
+class ReasonIO(_In):
+    name: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    needs_note: StrictBool = False
+
+
+class ReasonsIO(_In):
+    reasons: Annotated[list[ReasonIO], Field(min_length=1, max_length=100)]
+
+
+class OutcomeIn(_In):
+    lead_id: Id
+    outcome: Literal["won", "lost", "open"]
+    at: EpochTime
+    amount: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+
+
+class OutcomesIn(_In):
+    outcomes: Annotated[list[OutcomeIn], Field(min_length=1, max_length=MAX_ITEMS)]
+
+
+class OutcomesOut(BaseModel):
+    accepted: int
+    duplicates: list[int] = Field(description="indexes of outcomes stored before")

@@ -278,3 +278,77 @@ class ModelReview(Base):
     uploaded_at: Mapped[float] = mapped_column(Float)
     uploaded_by: Mapped[str] = mapped_column(NAME)  # the key's name
     __table_args__ = (Index("ix_model_reviews_version", "model", "version", "id"),)
+
+
+class FeedbackReason(Base):
+    """The reasons a rep may give for rejecting a lead: a list the team edits."""
+
+    __tablename__ = "feedback_reasons"
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    needs_note: Mapped[bool]  # "other": the rep says what
+
+
+class Feedback(Base):
+    """A rep's verdict on a lead, with the score they saw when they gave it."""
+
+    __tablename__ = "feedback"
+    id: Mapped[int] = mapped_column(Serial, primary_key=True, autoincrement=True)
+    lead_id: Mapped[str] = mapped_column(ID)
+    model: Mapped[str] = mapped_column(NAME)
+    version: Mapped[str] = mapped_column(NAME)
+    verdict: Mapped[str] = mapped_column(String(16))  # accepted | rejected
+    reason: Mapped[str | None] = mapped_column(NAME)
+    note: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(NAME)  # the key's name
+    at: Mapped[float] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Float)
+    grade: Mapped[str | None] = mapped_column(NAME)
+    stage: Mapped[str | None] = mapped_column(String(16))
+    __table_args__ = (
+        Index("ix_feedback_lead", "lead_id", "id"),
+        Index("ix_feedback_model_at", "model", "at"),
+    )
+
+
+class Outcome(Base):
+    """What became of a lead in the CRM: won, lost, or open again."""
+
+    __tablename__ = "outcomes"
+    id: Mapped[int] = mapped_column(Serial, primary_key=True, autoincrement=True)
+    lead_id: Mapped[str] = mapped_column(ID)
+    outcome: Mapped[str] = mapped_column(String(8))  # won | lost | open
+    at: Mapped[float] = mapped_column(Float)
+    amount: Mapped[float | None] = mapped_column(Float)
+    received_at: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(16))  # api | import
+    __table_args__ = (
+        # A CRM that sends the same outcome again adds nothing.
+        Index("ux_outcomes", "lead_id", "outcome", "at", unique=True),
+        Index("ix_outcomes_at", "at"),
+    )
+
+
+class ScoreSnapshot(Base):
+    """A lead's score as it was at a moment that a review measures: when it became MQL,
+    and when its outcome arrived (the model as the reps saw it, not as it scores today)."""
+
+    __tablename__ = "score_snapshots"
+    id: Mapped[int] = mapped_column(Serial, primary_key=True, autoincrement=True)
+    lead_id: Mapped[str] = mapped_column(ID)
+    model: Mapped[str] = mapped_column(NAME)
+    version: Mapped[str] = mapped_column(NAME)
+    kind: Mapped[str] = mapped_column(String(16))  # mql | outcome
+    at: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)
+    fit_score: Mapped[float] = mapped_column(Float)
+    engagement_score: Mapped[float] = mapped_column(Float)
+    grade: Mapped[str | None] = mapped_column(NAME)
+    label: Mapped[str | None] = mapped_column(NAME)
+    probability: Mapped[float | None] = mapped_column(Float)
+    stage: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[str] = mapped_column(Text)
+    __table_args__ = (
+        Index("ix_snapshots_model_kind_at", "model", "kind", "at"),
+        Index("ix_snapshots_lead", "lead_id", "model"),
+    )
