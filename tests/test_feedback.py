@@ -1,0 +1,161 @@
+"""Sales feedback, outcomes and the scores as they were, through the API, on real SQLite
+and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import select
+
+from leadscore.service.store.tables import Feedback, Outcome, ScoreSnapshot
+from tests.service_support import EXAMPLE_MODEL, api, fresh_postgres
+
+VP = {"title": "VP Sales", "industry": "software", "employees": 500, "country": "US"}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def service(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/service.db"
+    else:
+        url = fresh_postgres(request.getfixturevalue("postgres_url"))
+    with api(url) as a:
+        a.add_model(EXAMPLE_MODEL.read_text())
+        leads = [{"lead_id": x, "attributes": VP} for x in ("L1", "L2", "L3")]
+        assert a.post("/api/v1/leads", "ingest", json={"leads": leads}).status_code == 200
+        yield a
+
+
+def event(a, lead_id: str, name: str = "demo_request", at: float | None = None) -> None:
+    body = {"events": [{"lead_id": lead_id, "event": name, "timestamp": at or time.time()}]}
+    assert a.post("/api/v1/events", "ingest", json=body).status_code == 200
+
+
+def snapshots(a, lead_id: str) -> list[dict]:
+    with a.client.app.state.service.db.read() as conn:
+        rows = conn.execute(
+            select(ScoreSnapshot.__table__)
+            .where(ScoreSnapshot.lead_id == lead_id)
+            .order_by(ScoreSnapshot.id)
+        ).mappings()
+        return [dict(r) for r in rows]
+
+
+def test_verdicts_need_a_reason_of_the_list_and_are_kept_with_author_and_score(service):
+    a = service
+    event(a, "L1")
+    post = lambda body, scope="read": a.post("/api/v1/leads/L1/feedback", scope, json=body)  # noqa: E731
+    for body, field in [
+        ({"verdict": "rejected"}, "reason"),
+        ({"verdict": "rejected", "reason": "too expensive"}, "reason"),
+        ({"verdict": "rejected", "reason": "other"}, "note"),
+        ({"verdict": "maybe"}, "verdict"),
+        ({"verdict": "accepted", "extra": 1}, "extra"),
+    ]:
+        r = post(body)
+        assert r.status_code == 422, (body, r.text)
+        assert field in {p["field"] for p in r.json()["problems"]}, (body, r.json())
+    assert post({"verdict": "accepted"}, "ingest").status_code == 403
+    assert (
+        a.post("/api/v1/leads/NOPE/feedback", "read", json={"verdict": "accepted"}).status_code
+        == 404
+    )
+    r = post({"verdict": "rejected", "reason": "other", "note": "a reseller, not a buyer"})
+    assert r.status_code == 201, r.text
+    given = r.json()
+    lead = a.get("/api/v1/leads/L1").json()["scores"]["b2b-saas"]
+    assert given["author"].startswith("read-") and given["verdict"] == "rejected"
+    assert given["score"] == pytest.approx(lead["score"], abs=0.01)
+    assert (given["grade"], given["stage"]) == ("A", "mql")
+    assert post({"verdict": "accepted"}, "admin").status_code == 201
+    listed = a.get("/api/v1/leads/L1/feedback").json()["data"]
+    assert [x["verdict"] for x in listed] == ["rejected", "accepted"]
+    assert listed[1]["author"].startswith("admin-")
+    causes = [e["cause"] for e in a.get("/api/v1/leads/L1/history").json()["data"]]
+    assert [c for c in causes if c["kind"] == "feedback"] == [
+        {"kind": "feedback", "verdict": "rejected", "reason": "other", "by": given["author"]},
+        {"kind": "feedback", "verdict": "accepted", "reason": None, "by": listed[1]["author"]},
+    ]
+
+
+def test_the_team_edits_its_reasons(service):
+    a = service
+    assert [r["name"] for r in a.get("/api/v1/feedback-reasons").json()["reasons"]] == [
+        "bad fit", "no budget", "wrong contact", "already a customer", "spam", "other",
+    ]  # fmt: skip
+    new = {
+        "reasons": [
+            {"name": "no budget"},
+            {"name": "student"},
+            {"name": "other", "needs_note": True},
+        ]
+    }
+    assert (
+        a.client.put("/api/v1/feedback-reasons", json=new, headers=a.as_("read")).status_code == 403
+    )
+    twice = {"reasons": [{"name": "spam"}, {"name": "Spam"}]}
+    r = a.client.put("/api/v1/feedback-reasons", json=twice, headers=a.as_("admin"))
+    assert r.status_code == 422 and r.json()["problems"][0]["index"] == 1
+    r = a.client.put("/api/v1/feedback-reasons", json=new, headers=a.as_("admin"))
+    assert [x["name"] for x in r.json()["reasons"]] == ["no budget", "student", "other"]
+    body = {"verdict": "rejected", "reason": "student"}
+    assert a.post("/api/v1/leads/L2/feedback", "read", json=body).status_code == 201
+    body = {"verdict": "rejected", "reason": "spam"}
+    assert a.post("/api/v1/leads/L2/feedback", "read", json=body).status_code == 422
+
+
+def test_outcomes_are_stored_once_and_refused_whole_when_one_is_wrong(service):
+    a = service
+    won = {"lead_id": "L1", "outcome": "won", "at": "2026-11-20T10:00:00Z", "amount": 1200.0}
+    bad = [
+        won,
+        {"lead_id": "NOPE", "outcome": "won", "at": 1},
+        {"lead_id": "L2", "outcome": "maybe", "at": 1},
+        {"lead_id": "L3", "outcome": "lost", "at": "yesterday"},
+        {"lead_id": "L3", "outcome": "lost", "at": 1, "amount": -5},
+    ]
+    r = a.post("/api/v1/outcomes", "ingest", json={"outcomes": bad})
+    assert r.status_code == 422
+    assert {(p["index"], p["field"]) for p in r.json()["problems"]} == {
+        (1, "lead_id"), (2, "outcome"), (3, "at"), (4, "amount"),
+    }  # fmt: skip
+    with a.client.app.state.service.db.read() as conn:
+        assert conn.execute(select(Outcome.id)).first() is None
+    assert a.post("/api/v1/outcomes", "read", json={"outcomes": [won]}).status_code == 403
+    lost = {"lead_id": "L2", "outcome": "lost", "at": 1764000000}
+    r = a.post("/api/v1/outcomes", "ingest", json={"outcomes": [won, lost, won]})
+    assert r.json() == {"accepted": 2, "duplicates": [2]}
+    r = a.post("/api/v1/outcomes", "ingest", json={"outcomes": [won]})
+    assert r.json() == {"accepted": 0, "duplicates": [0]}
+    causes = [e["cause"] for e in a.get("/api/v1/leads/L1/history").json()["data"]]
+    assert {"kind": "outcome", "outcome": "won", "amount": 1200.0} in causes
+
+
+def test_scores_as_they_were_at_mql_and_at_the_outcome(service):
+    a = service
+    event(a, "L1")
+    at_mql = a.get("/api/v1/leads/L1").json()["scores"]["b2b-saas"]
+    a.post(
+        "/api/v1/outcomes",
+        "ingest",
+        json={"outcomes": [{"lead_id": "L1", "outcome": "open", "at": time.time()}]},
+    )
+    event(a, "L1", "unsubscribe")  # the score falls afterwards; the snapshots do not move
+    later = a.get("/api/v1/leads/L1").json()["scores"]["b2b-saas"]
+    assert later["score"] < at_mql["score"] - 10
+    a.post("/api/v1/leads/L1/recycle")
+    event(a, "L1", "form_submit")  # qualifies again: a second MQL moment
+    kept = snapshots(a, "L1")
+    assert [s["kind"] for s in kept] == ["mql", "outcome", "mql"]
+    assert kept[0]["score"] == pytest.approx(at_mql["score"], abs=0.01)
+    assert kept[0]["stage"] == "mql" and kept[0]["grade"] == "A"
+    assert kept[1]["score"] == pytest.approx(at_mql["score"], abs=0.01)
+    assert kept[2]["score"] < kept[0]["score"]
+    # Erasure: nothing of it remains.
+    a.post("/api/v1/leads/L1/feedback", "read", json={"verdict": "accepted"})
+    assert a.client.delete("/api/v1/leads/L1", headers=a.as_("admin")).status_code == 204
+    assert snapshots(a, "L1") == []
+    with a.client.app.state.service.db.read() as conn:
+        for table in (Feedback, Outcome):
+            assert conn.execute(select(table.id).where(table.lead_id == "L1")).first() is None
