@@ -159,3 +159,47 @@ def test_scores_as_they_were_at_mql_and_at_the_outcome(service):
     with a.client.app.state.service.db.read() as conn:
         for table in (Feedback, Outcome):
             assert conn.execute(select(table.id).where(table.lead_id == "L1")).first() is None
+
+
+def test_import_outcomes_from_a_file(tmp_path):
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path}/service.db"
+    with api(url) as a:
+        a.add_model(EXAMPLE_MODEL.read_text())
+        leads = [{"lead_id": x, "attributes": VP} for x in ("L1", "L2")]
+        a.post("/api/v1/leads", "ingest", json={"leads": leads})
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "leadscore", "import", *args, "--db", url]
+        return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+
+    (tmp_path / "deals.csv").write_text(
+        "lead_id,outcome,at,amount\nL1,Won,2026-11-20T10:00:00Z,1200\nL2,lost,1764000000,\n"
+        "GONE,won,2026-11-01,\n"
+    )
+    done = run("--outcomes", "deals.csv")
+    assert done.returncode == 0, done.stderr
+    assert "imported 2 outcomes" in done.stdout and "GONE" in done.stderr
+    assert "imported 0 outcomes (2 stored before" in run("--outcomes", "deals.csv").stdout
+    for text, where in [
+        ("lead_id,outcome,at\nL1,maybe,2026-11-20\n", "row 1 column 'outcome'"),
+        ("lead_id,outcome,at\nL1,won,2026-11-20\nL2,won,someday\n", "row 2 column 'at'"),
+        ("lead_id,outcome,at,amount\nL1,won,2026-11-20,-3\n", "row 1 column 'amount'"),
+        ("lead_id,result,at\nL1,won,2026-11-20\n", "no column 'outcome'"),
+    ]:
+        (tmp_path / "bad.csv").write_text(text)
+        done = run("--outcomes", "bad.csv")
+        assert done.returncode == 2 and where in done.stderr, (text, done.stderr)
+        assert "Traceback" not in done.stderr
+    assert run().returncode == 2
+    with api(url) as a:
+        with a.client.app.state.service.db.read() as conn:
+            rows = conn.execute(
+                select(Outcome.lead_id, Outcome.outcome, Outcome.amount, Outcome.source)
+            ).all()
+        assert sorted(tuple(r) for r in rows) == [
+            ("L1", "won", 1200.0, "import"),
+            ("L2", "lost", None, "import"),
+        ]

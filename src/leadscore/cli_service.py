@@ -166,29 +166,58 @@ def keys_revoke(
 
 def import_(
     leads: Annotated[
-        Path, typer.Argument(help="Leads file (.csv, .parquet, .jsonl).", show_default=False)
-    ],
+        Path | None,
+        typer.Argument(help="Leads file (.csv, .parquet, .jsonl).", show_default=False),
+    ] = None,
     events: Annotated[Path | None, typer.Option("--events", help="Events file.")] = None,
+    outcomes: Annotated[
+        Path | None,
+        typer.Option(
+            "--outcomes", help="Outcomes file: lead_id, outcome (won/lost/open), at, amount."
+        ),
+    ] = None,
     id_column: Annotated[str, typer.Option("--id", help="The lead id column.")] = "lead_id",
     db: DbOpt = None,
 ) -> None:
     """Bulk-load leads and events into the service's database; score them (batch engine).
 
     Every active model scores the leads; events without event_id get one from their
-    content, so that importing a file twice adds nothing."""
+    content, so that importing a file twice adds nothing. --outcomes loads a CRM's closed
+    deals (after the leads, when both are given); LEADS may then be left out."""
     from leadscore.service.importer import import_files
+    from leadscore.service.outcomes_import import import_outcomes
 
+    if leads is None and outcomes is None:
+        raise UsageError("give a LEADS file, or --outcomes FILE (or both)")
+    if leads is None and events is not None:
+        raise UsageError("--events needs the LEADS file they belong to")
     database = _database(db)
     try:
-        with progress_bars() as progress:
-            result = import_files(database, leads, events, id_column=id_column, progress=progress)
+        if leads is not None:
+            with progress_bars() as progress:
+                result = import_files(
+                    database, leads, events, id_column=id_column, progress=progress
+                )
+            _said_import(result, database.name)
+        if outcomes is not None:
+            done = import_outcomes(database, outcomes, id_column)
+            for warning in done.warnings:
+                err.print(f"warning: {warning}", highlight=False)
+            out.print(
+                f"imported {done.accepted:,} outcomes ({done.duplicates:,} stored before, "
+                f"{done.skipped:,} skipped) into {database.name}",
+                highlight=False,
+            )
     finally:
         database.dispose()
+
+
+def _said_import(result, name: str) -> None:
     for warning in result.warnings:
         err.print(f"warning: {warning}", highlight=False)
     out.print(
         f"imported {result.leads:,} leads and {result.events:,} events "
-        f"({result.duplicates:,} events already stored) into {database.name}; "
+        f"({result.duplicates:,} events already stored) into {name}; "
         f"scored under {result.models or 'no active model'}",
         highlight=False,
     )
