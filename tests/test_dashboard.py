@@ -412,3 +412,37 @@ def test_demo_serves_a_full_queue(tmp_path):
             proc.wait(20)
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
+
+
+def test_a_rep_accepts_and_rejects_from_the_lead_page(site, browser):
+    w = Watched(browser, site["url"])
+    page = w.page
+    w.sign_in(site["keys"]["read"], "/?stage=mql")
+    first, second = (r["id"] for r in _rows(page)[:2])
+    page.goto(f"{site['url']}/leads/{first}")
+    page.wait_for_selector(".chart .main-svg")
+    page.click("form.verdict button[value=accepted]")
+    page.wait_for_selector(".notice")
+    assert page.locator("table.verdicts tr[data-verdict=accepted]").count() == 1
+    page.goto(f"{site['url']}/leads/{second}")
+    page.wait_for_selector(".chart .main-svg")
+    page.click("form.verdict button[value=rejected]")  # no reason: refused, said why
+    assert "required to reject" in page.inner_text("main")
+    page.go_back()
+    page.select_option("form.verdict select[name=reason]", "no budget")
+    page.fill("form.verdict input[name=note]", "back in Q3")
+    page.click("form.verdict button[value=rejected]")
+    page.wait_for_selector(".notice")
+    row = page.inner_text("table.verdicts tbody tr:first-child")
+    assert "rejected" in row and "no budget" in row and "back in Q3" in row
+    given = httpx.get(f"{site['url']}/api/v1/leads/{second}/feedback", headers=site["admin"]).json()
+    assert [(g["verdict"], g["reason"], g["note"]) for g in given["data"]] == [
+        ("rejected", "no budget", "back in Q3")
+    ]
+    assert (
+        given["data"][0]["author"]
+        == httpx.get(f"{site['url']}/api/v1/leads/{first}/feedback", headers=site["admin"]).json()[
+            "data"
+        ][0]["author"]
+    )
+    w.close()

@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from leadscore.dashboard import charts
 from leadscore.dashboard.render import HEADERS, page
 from leadscore.dashboard.session import COOKIE, MAX_AGE, Sessions, Viewer, csrf_ok
-from leadscore.service import leads, models, webhooks
+from leadscore.service import feedback, leads, models, outcomes, webhooks
 from leadscore.service.background import job_status
 from leadscore.service.errors import Conflict, Invalid, NotFound, ServiceError
 from leadscore.service.leads import Filters, encode_cursor
@@ -282,6 +282,9 @@ def lead(request: Request, lead_id: str, model: str | None = None) -> HTMLRespon
         except NotFound as exc:
             raise PageError(404, str(exc)) from None
         events = leads.lead_events(conn, lead_id)
+        verdicts = feedback.of_lead(conn, lead_id)
+        reasons = feedback.reasons(conn)
+        deals = outcomes.of_lead(conn, lead_id)
     scores = []
     for name, (v, score, stored) in found.scores.items():
         entries = [e for e in ledger if e["model"] == name]
@@ -310,8 +313,49 @@ def lead(request: Request, lead_id: str, model: str | None = None) -> HTMLRespon
             events=events,
             events_chart=charts.timeline(events),
             as_of=now,
+            verdicts=verdicts,
+            reasons=reasons,
+            outcomes=deals,
+            said=request.query_params.get("said"),
         ),
     )
+
+
+@router.post("/leads/{lead_id:path}/feedback")
+def give_feedback(
+    request: Request,
+    lead_id: str,
+    model: Annotated[str, Form()],
+    verdict: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    """A rep's verdict from the lead page (read keys may give it)."""
+    ctx = _ctx(request, csrf=csrf)
+    if verdict not in feedback.VERDICTS:
+        raise PageError(400, "Choose Accept or Reject.")
+
+    def work(conn):
+        return feedback.give(
+            conn,
+            ctx.service.cache.active(conn),
+            lead_id,
+            verdict=verdict,
+            reason=reason or None,
+            note=note or None,
+            model=model,
+            author=ctx.viewer.name,
+            now=time.time(),
+        )
+
+    try:
+        ctx.service.write(work)
+    except NotFound as exc:
+        raise PageError(404, str(exc)) from None
+    except Invalid as exc:
+        raise PageError(400, "; ".join(p.reason for p in exc.problems) or exc.detail) from None
+    return RedirectResponse(f"/leads/{_quote(lead_id)}?said={verdict}#feedback", status_code=303)
 
 
 @router.post("/leads/{lead_id:path}/recycle")
