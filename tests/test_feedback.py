@@ -203,3 +203,66 @@ def test_import_outcomes_from_a_file(tmp_path):
             ("L1", "won", 1200.0, "import"),
             ("L2", "lost", None, "import"),
         ]
+
+
+def test_loop_summary_matches_a_hand_count(service):
+    """Twelve MQLs with verdicts and outcomes set by hand; every number of the summary
+    counted again here from the same rows."""
+    from leadscore.service import loop_review
+
+    a = service
+    titles = {"VP Sales": "A", "Analyst": "B"}
+    leads = []
+    for i in range(12):
+        title = "VP Sales" if i % 3 else "Analyst"
+        leads.append({"lead_id": f"M{i}", "attributes": {**VP, "title": title}})
+    assert a.post("/api/v1/leads", "ingest", json={"leads": leads}).status_code == 200
+    now = time.time()
+    for i in range(12):  # demo request, plus i pricing-page days: scores spread in bands
+        body = {"events": [{"lead_id": f"M{i}", "event": "demo_request", "timestamp": now}] + [
+            {"lead_id": f"M{i}", "event": "page_view", "timestamp": now - 86400 * (d + 1),
+             "properties": {"url": "/pricing"}} for d in range(i % 5)]}  # fmt: skip
+        assert a.post("/api/v1/events", "ingest", json=body).status_code == 200
+    plan = {  # lead: (verdict, reason, outcome)
+        0: ("accepted", None, "won"), 1: ("accepted", None, "won"), 2: ("accepted", None, "lost"),
+        3: ("rejected", "no budget", None), 4: ("rejected", "bad fit", "lost"),
+        5: ("accepted", None, None), 6: ("rejected", "no budget", None),
+        7: ("accepted", None, "won"), 8: (None, None, None), 9: ("accepted", None, "won"),
+        10: ("rejected", "spam", None), 11: (None, None, "won"),
+    }  # fmt: skip
+    for i, (verdict, reason, outcome) in plan.items():
+        if verdict:
+            body = {"verdict": verdict, "reason": reason}
+            assert a.post(f"/api/v1/leads/M{i}/feedback", "read", json=body).status_code == 201
+        if outcome:
+            body = {"outcomes": [{"lead_id": f"M{i}", "outcome": outcome, "at": time.time()}]}
+            assert a.post("/api/v1/outcomes", "ingest", json=body).status_code == 200
+    with a.client.app.state.service.db.read() as conn:
+        found = loop_review.moments(conn, "b2b-saas", since=now - 60)
+    assert sorted(m.lead_id for m in found) == sorted(f"M{i}" for i in range(12))
+    got = loop_review.summary(found)
+    score = {m.lead_id: m.score for m in found}
+    accepted = [i for i, p in plan.items() if p[0] == "accepted"]
+    rejected = [i for i, p in plan.items() if p[0] == "rejected"]
+    assert (got["mqls"], got["accepted"], got["rejected"], got["unjudged"]) == (12, 6, 4, 2)
+    assert got["acceptance_rate"] == pytest.approx(6 / 10)
+    for row in got["by_band"]:
+        inside = [i for i in plan if row["key"] <= score[f"M{i}"] < row["key"] + 10]
+        assert row["mqls"] == len(inside)
+        assert row["accepted"] == len([i for i in inside if i in accepted])
+        assert row["rejected"] == len([i for i in inside if i in rejected])
+    assert sum(r["mqls"] for r in got["by_band"]) == 12
+    by_grade = {r["key"]: r for r in got["by_grade"]}
+    for grade in ("A", "B"):
+        inside = [i for i in plan if titles[leads[i]["attributes"]["title"]] == grade]
+        assert by_grade[grade]["mqls"] == len(inside)
+        assert by_grade[grade]["accepted"] == len([i for i in inside if i in accepted])
+    rules = {(r["rule"], r["reason"]): r["count"] for r in got["rejections_by_rule"]}
+    assert rules[("demo request", "no budget")] == 2 and rules[("demo request", "spam")] == 1
+    assert rules[("demo request", "bad fit")] == 1
+    assert got["accepted_lost"] == ["M2"]
+    won = sorted(score[f"M{i}"] for i in (0, 1, 7, 9))
+    assert got["accepted_won"] == 4
+    bar = got["recommended_threshold"]
+    assert bar["score"] == won[0] and bar["keeps_won"] == 4 and bar["of_won"] == 4
+    assert bar["mqls_cut"] == sum(s < won[0] for s in score.values())
