@@ -457,14 +457,38 @@ def _check_share(option: str, value: float | None, low: float, of: str, example:
 
 @app.command()
 def review(
-    model: ModelArg,
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="The model file (YAML); with --db, a model's name (NAME or NAME:VERSION).",
+            show_default=False,
+        ),
+    ],
     leads: Annotated[
-        Path, typer.Argument(help="Leads with their outcome: .csv, .parquet or .jsonl.")
-    ],
-    target: Annotated[str, typer.Option("--target", help="The outcome column (converted or not).")],
+        Path | None,
+        typer.Argument(
+            help="Leads with their outcome: .csv, .parquet or .jsonl (not with --db).",
+            show_default=False,
+        ),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="The outcome column (converted or not).")
+    ] = None,
     output: Annotated[
-        Path, typer.Option("-o", "--output", help="The report to write (.html, self-contained).")
-    ],
+        Path | None,
+        typer.Option("-o", "--output", help="The report to write (.html, self-contained)."),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Review on the service's own leads, verdicts and outcomes (its database URL).",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="With --db: outcomes and MQLs from this time on."),
+    ] = None,
     metrics: Annotated[
         Path | None, typer.Option("--json", help="Also write every number as JSON here.")
     ] = None,
@@ -509,7 +533,25 @@ def review(
     encoding: EncodingOpt = "utf-8",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """Measure a model on real outcomes; compare it with a challenger; write an HTML report."""
+    """Measure a model on real outcomes; compare it with a challenger; write an HTML report.
+
+    With --db, the model is one the service runs (the active version, or NAME:VERSION),
+    reviewed on the service's leads and outcomes, with the sales team's verdicts on its
+    MQLs; --compare names another version of it."""
+    if output is None:
+        raise UsageError("-o REPORT.html: where to write the report")
+    if db is not None:
+        _review_db(str(model), db, output, metrics, since, compare, as_of, absent_not_converted,
+                   leads=leads, target=target, quiet=quiet,
+                   file_only=[("--events", events), ("--reference", reference),
+                              ("--reference-events", reference_events), ("--outcomes", outcomes),
+                              ("--positive", positive), ("--id", id_column)])  # fmt: skip
+        return
+    if leads is None or target is None:
+        missing = "LEADS" if leads is None else "--target COLUMN"
+        raise UsageError(f"{missing}: a review reads leads with their outcome (or give --db URL)")
+    if since is not None:
+        raise UsageError("--since goes with --db (the service's outcomes)")
     from leadscore.outputs import check_outputs
     from leadscore.review import ReviewFiles
     from leadscore.review import review as run_review
@@ -548,6 +590,76 @@ def review(
     for warning in result["warnings"]:
         _say(err, "warning:", "yellow", warning)
     _print_review(result)
+    elapsed = time.perf_counter() - started
+    written = ", ".join(str(p) for p in (output, metrics) if p is not None)
+    err.print(f"reviewed in {elapsed:.1f}s -> {written}", highlight=False)
+
+
+def _review_db(
+    model: str,
+    db: str,
+    output: Path,
+    metrics: Path | None,
+    since: str | None,
+    compare: Path | None,
+    as_of: str | None,
+    absent_not_converted: bool,
+    *,
+    leads: Path | None,
+    target: str | None,
+    quiet: bool,
+    file_only: list[tuple[str, object]],
+) -> None:
+    from leadscore.outputs import check_outputs
+    from leadscore.review.report import write_review
+    from leadscore.service.review_db import ServiceReview, review_service
+    from leadscore.service.store.database import Database
+    from leadscore.timeutil import parse_as_of
+
+    extra = [flag for flag, value in file_only if value is not None]
+    if leads is not None or target is not None:
+        extra.insert(0, "LEADS" if leads is not None else "--target")
+    if extra:
+        raise UsageError(f"{', '.join(extra)}: not with --db (the service holds the leads)")
+    check_outputs(
+        [("-o", output, [".html"])] + ([("--json", metrics, [".json"])] if metrics else []),
+        inputs=[],
+    )
+    request = ServiceReview(
+        model=model,
+        since=parse_as_of(since, "--since") if since is not None else None,
+        compare=str(compare) if compare is not None else None,
+        as_of=parse_as_of(as_of) if as_of is not None else None,
+        absent_not_converted=absent_not_converted,
+    )
+    started = time.perf_counter()
+    database = Database(db)
+    try:
+        with _progress(not quiet) as progress:
+            result = review_service(database, request, progress=progress)
+    finally:
+        database.dispose()
+    result["warnings"] = [flags(w) for w in result["warnings"]]
+    with err.status("writing the report"):
+        write_review(result, output, metrics)
+    for warning in result["warnings"]:
+        _say(err, "warning:", "yellow", warning)
+    _print_review(result)
+    s = result["sales"]
+    rate = "n/a" if s["acceptance_rate"] is None else f"{s['acceptance_rate']:.1%}"
+    out.print(
+        f"sales: {s['mqls']:,} MQLs, {s['accepted']:,} accepted, {s['rejected']:,} rejected "
+        f"(acceptance {rate}); {s['accepted_won']:,} accepted and won, "
+        f"{len(s['accepted_lost']):,} accepted but lost",
+        highlight=False,
+    )
+    bar = s["recommended_threshold"]
+    if bar is not None:
+        out.print(
+            f"recommended MQL threshold {bar['score']:.1f}: keeps {bar['keeps_won']} of "
+            f"{bar['of_won']} accepted-and-won MQLs, {bar['mqls_cut']} fewer MQLs",
+            highlight=False,
+        )
     elapsed = time.perf_counter() - started
     written = ", ".join(str(p) for p in (output, metrics) if p is not None)
     err.print(f"reviewed in {elapsed:.1f}s -> {written}", highlight=False)

@@ -64,6 +64,8 @@ class Review:
     rules: dict
     drift: dict | None = None
     comparison: dict | None = None
+    # Reviews of the service's data: MQL acceptance and outcomes as the reps saw them.
+    sales: dict | None = None
     generated_at: str = field(
         default_factory=lambda: format_epoch(round(datetime.now(UTC).timestamp()))
     )
@@ -79,6 +81,7 @@ class Review:
             "rules": self.rules,
             "drift": self.drift,
             "comparison": self.comparison,
+            "sales": self.sales,
         }
 
 

@@ -55,8 +55,15 @@ class Snapshot:
 
 
 def snapshot(conn: Connection, version: CompiledVersion, now: float) -> Snapshot:
-    plan = version.plan
-    columns = sorted(set(plan.lead_columns) - {ID_COLUMN})
+    return read_tables(conn, [version], now)
+
+
+def read_tables(conn: Connection, versions: list[CompiledVersion], now: float) -> Snapshot:
+    """Every lead with the columns the versions read, and the events they can count (the
+    widest window of any), as the batch engine reads them. The first version names the
+    accounts."""
+    version = versions[0]
+    columns = sorted(set().union(*(v.plan.lead_columns for v in versions)) - {ID_COLUMN})
     if version.model.accounts is not None and version.model.accounts.key not in columns:
         columns.append(version.model.accounts.key)
     ids, revisions, accounts, latest = [], {}, {}, {}
@@ -75,8 +82,9 @@ def snapshot(conn: Connection, version: CompiledVersion, now: float) -> Snapshot
     table = {ID_COLUMN: pa.array(ids, pa.string())} | {c: _column(v) for c, v in values.items()}
     leads = pa.table(table)
     events = None
-    if plan.has_engagement or (version.model.predictive is not None):
-        events = _events(conn, version, now, latest if plan.inactivity else {})
+    if any(v.plan.has_engagement or v.model.predictive is not None for v in versions):
+        inactivity = any(v.plan.inactivity for v in versions)
+        events = _events(conn, versions, now, latest if inactivity else {})
     return Snapshot(leads, events, revisions, accounts)
 
 
@@ -91,10 +99,10 @@ def _column(values: list[Any]) -> pa.Array:
 
 
 def _events(
-    conn: Connection, version: CompiledVersion, now: float, latest: dict[str, float]
+    conn: Connection, versions: list[CompiledVersion], now: float, latest: dict[str, float]
 ) -> pa.Table:
-    needs = needs_of([version])
-    props = sorted(version.plan.event_columns)
+    needs = needs_of(versions)
+    props = sorted(set().union(*(v.plan.event_columns for v in versions)))
     cols: dict[str, list[Any]] = {
         k: [] for k in (ID_COLUMN, "event_id", "event", "timestamp", *props)
     }
