@@ -468,6 +468,27 @@ async def upload_review(
     return RedirectResponse(f"/models#{_quote(name)}-{_quote(version)}", status_code=303)
 
 
+@router.post("/models/{name}/versions/{version}/review-now")
+def review_now(
+    request: Request, name: str, version: str, csrf: Annotated[str | None, Form()] = None
+) -> Response:
+    """Review the version on the service's own leads, verdicts and outcomes (what
+    `leadscore review NAME:VERSION --db URL` does), kept as its latest report."""
+    from leadscore.errors import UsageError
+    from leadscore.review.report import render_html
+    from leadscore.service.review_db import ServiceReview, review_service
+
+    ctx = _ctx(request, admin=True, csrf=csrf)
+    try:
+        result = review_service(ctx.service.db, ServiceReview(f"{name}:{version}"))
+    except UsageError as exc:
+        raise PageError(409, str(exc)) from None
+    html = render_html(result)
+    by = f"review on the service's data ({ctx.viewer.name})"
+    ctx.service.write(lambda conn: models.add_review(conn, name, version, html, by, time.time()))
+    return RedirectResponse(f"/models#{_quote(name)}-{_quote(version)}", status_code=303)
+
+
 @router.get("/models/{name}/versions/{version}/review")
 def review(request: Request, name: str, version: str) -> Response:
     """The uploaded report, in a sandbox: its scripts run, but as no origin, so an
