@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from leadscore.dashboard import charts
 from leadscore.dashboard.render import HEADERS, page
 from leadscore.dashboard.session import COOKIE, MAX_AGE, Sessions, Viewer, csrf_ok
-from leadscore.service import feedback, leads, models, outcomes, webhooks
+from leadscore.service import feedback, leads, model_health, models, outcomes, webhooks
 from leadscore.service.background import job_status
 from leadscore.service.errors import Conflict, Invalid, NotFound, ServiceError
 from leadscore.service.leads import Filters, encode_cursor
@@ -394,6 +394,12 @@ def models_page(request: Request, job: str | None = None) -> HTMLResponse:
         reviews = models.latest_reviews(conn)
         yamls = {(i.name, i.version): models.version_yaml(conn, i.name, i.version) for i in infos}
         running = job_status(conn, job) if job else None
+        margin = ctx.service.settings.review_margin
+        health = {
+            name: model_health.health(conn, name, time.time(), margin)
+            for name in {i.name for i in infos if i.active}
+        }
+        alerts = model_health.alerts(conn)
     by_name: dict[str, list] = {}
     for i in infos:
         by_name.setdefault(i.name, []).append(
@@ -401,6 +407,7 @@ def models_page(request: Request, job: str | None = None) -> HTMLResponse:
                 "info": i,
                 "yaml": yamls[(i.name, i.version)],
                 "review": reviews.get((i.name, i.version)),
+                "alerts": alerts.get((i.name, i.version), []),
             }
         )
     for versions in by_name.values():
@@ -408,7 +415,7 @@ def models_page(request: Request, job: str | None = None) -> HTMLResponse:
         for i, v in enumerate(versions):  # an older one than the active: a rollback
             v["action"] = "Roll back to" if active is not None and i < active else "Activate"
         versions.reverse()  # newest first
-    return page("models.html", **_base(ctx, models=by_name, job=running))
+    return page("models.html", **_base(ctx, models=by_name, job=running, health=health))
 
 
 @router.post("/models/{name}/versions/{version}/activate")

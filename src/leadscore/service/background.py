@@ -107,6 +107,16 @@ def job_status(conn: Connection, job_id: str) -> dict | None:
     return out
 
 
+def review_due(db: Database, cache: VersionCache, margin: float) -> int:
+    """Each active model's health (model_health): a review due is sent once."""
+    from leadscore.service import model_health
+
+    with db.read() as conn:
+        names = [v.name for v in cache.active(conn)]
+    with db.write() as conn:
+        return model_health.check(conn, names, time.time(), margin)
+
+
 def _progress(db: Database, job_id: str, done: int, total: int) -> None:
     PROGRESS[job_id] = (done, total)
     with db.write() as conn:
@@ -193,8 +203,17 @@ def take_lease(db: Database, name: str, seconds: float) -> bool:
 class Worker:
     """A thread that runs queued jobs and, every `sweep_seconds`, the sweep."""
 
-    def __init__(self, db: Database, cache: VersionCache, *, poll: float, sweep_seconds: float):
+    def __init__(
+        self,
+        db: Database,
+        cache: VersionCache,
+        *,
+        poll: float,
+        sweep_seconds: float,
+        review_margin: float = 0.10,
+    ):
         self.db, self.cache = db, cache
+        self.review_margin = review_margin
         self.poll, self.sweep_seconds = poll, sweep_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="leadscore-worker", daemon=True)
@@ -219,6 +238,7 @@ class Worker:
                     # The lease outlives one sweep; another process skips this round.
                     if take_lease(self.db, "sweep", self.sweep_seconds * 0.9):
                         sweep(self.db, self.cache)
+                        review_due(self.db, self.cache, self.review_margin)
             except Exception:  # the database away for a moment: try again at the next poll
                 log.exception("background work failed")
             self._stop.wait(self.poll)

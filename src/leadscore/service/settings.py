@@ -68,6 +68,9 @@ class Settings:
     webhook_threads: int = 32
     # Delivered and failed messages (and their attempts) are kept this long; 0: forever.
     webhook_keep_days: float = 30.0
+    # A review is due when a version's MQL acceptance or conversion over the last 30 days
+    # falls this far below its first 30 days' (0.10: ten points); checked with the sweep.
+    review_margin: float = 0.10
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -85,6 +88,7 @@ class Settings:
             "webhook_per_receiver": max(1, int(_float("LEADSCORE_WEBHOOK_PER_RECEIVER", 8))),
             "webhook_threads": max(1, int(_float("LEADSCORE_WEBHOOK_THREADS", 32))),
             "webhook_keep_days": _float("LEADSCORE_WEBHOOK_KEEP_DAYS", 30.0),
+            "review_margin": _float("LEADSCORE_REVIEW_MARGIN", 0.10),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
                     service.cache,
                     poll=settings.job_poll_seconds,
                     sweep_seconds=settings.sweep_seconds,
+                    review_margin=settings.review_margin,
                 )
             )
             deliverer = Deliverer(service.db, settings)

@@ -352,3 +352,16 @@ class ScoreSnapshot(Base):
         Index("ix_snapshots_model_kind_at", "model", "kind", "at"),
         Index("ix_snapshots_lead", "lead_id", "model"),
     )
+
+
+class ModelAlert(Base):
+    """A review that a version's own numbers asked for: sent once per version and kind."""
+
+    __tablename__ = "model_alerts"
+    id: Mapped[int] = mapped_column(Serial, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(NAME)
+    version: Mapped[str] = mapped_column(NAME)
+    kind: Mapped[str] = mapped_column(String(32))  # acceptance | conversion | drift
+    at: Mapped[float] = mapped_column(Float)
+    detail: Mapped[str] = mapped_column(Text)  # what was measured, in words
+    __table_args__ = (Index("ux_model_alerts", "model", "version", "kind", unique=True),)

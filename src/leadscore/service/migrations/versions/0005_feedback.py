@@ -1,4 +1,4 @@
-"""the loop: sales feedback and its reasons, outcomes, scores as they were
+"""the loop: sales feedback and its reasons, outcomes, scores as they were, alerts
 
 Revision ID: 0005
 Revises: 0004
@@ -89,9 +89,22 @@ def upgrade() -> None:
     )
     op.create_index("ix_snapshots_model_kind_at", "score_snapshots", ["model", "kind", "at"])
     op.create_index("ix_snapshots_lead", "score_snapshots", ["lead_id", "model"])
+    op.create_table(
+        "model_alerts",
+        sa.Column("id", SERIAL, autoincrement=True, nullable=False),
+        sa.Column("model", sa.String(length=200), nullable=False),
+        sa.Column("version", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("at", sa.Float(), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ux_model_alerts", "model_alerts", ["model", "version", "kind"], unique=True)
 
 
 def downgrade() -> None:
+    op.drop_index("ux_model_alerts", table_name="model_alerts")
+    op.drop_table("model_alerts")
     op.drop_index("ix_snapshots_lead", table_name="score_snapshots")
     op.drop_index("ix_snapshots_model_kind_at", table_name="score_snapshots")
     op.drop_table("score_snapshots")
