@@ -446,3 +446,37 @@ def test_a_rep_accepts_and_rejects_from_the_lead_page(site, browser):
         ][0]["author"]
     )
     w.close()
+
+
+def test_the_quarterly_review_on_the_services_data(site, browser):
+    """Outcomes arrive, reps have judged some MQLs; an admin reviews the active version
+    on the service's data from the models page, and the report shows the sales section.
+    Its screenshot is the README's."""
+    h = site["admin"]
+    rows = httpx.get(site["url"] + "/api/v1/leads", params={"limit": 200}, headers=h).json()["data"]
+    outcomes = [
+        {"lead_id": r["lead_id"], "outcome": "won" if i % 3 == 0 else "lost", "at": time.time()}
+        for i, r in enumerate(rows)
+    ]
+    assert httpx.post(site["url"] + "/api/v1/outcomes", json={"outcomes": outcomes},
+                      headers=auth(site["keys"]["ingest"])).status_code == 200  # fmt: skip
+    for i, r in enumerate(x for x in rows if x["lifecycle"]["stage"] == "mql"):
+        body = {"verdict": "accepted"} if i % 4 else {"verdict": "rejected", "reason": "bad fit"}
+        httpx.post(f"{site['url']}/api/v1/leads/{r['lead_id']}/feedback", json=body, headers=h)
+    w = Watched(browser, site["url"])
+    page = w.page
+    w.sign_in(site["keys"]["admin"], "/models")
+    page.click('button:has-text("Review version 1 on the service\'s data")')
+    page.wait_for_load_state()
+    frame = page.frame_locator("iframe.review")
+    frame.locator("#sales").wait_for(timeout=30_000)
+    assert "Acceptance by score band" in frame.locator("#sales").inner_text()
+    report = w.context.new_page()
+    report.set_viewport_size({"width": 1400, "height": 900})
+    report.goto(site["url"] + "/models/b2b-saas/versions/1/review")
+    report.wait_for_selector(".main-svg")
+    report.locator("#sales").scroll_into_view_if_needed()
+    report.screenshot(path=str(DOCS / "review-on-service-data.png"))
+    report.close()
+    assert w.problems == [], w.problems
+    w.close()
