@@ -480,3 +480,38 @@ def test_the_quarterly_review_on_the_services_data(site, browser):
     report.close()
     assert w.problems == [], w.problems
     w.close()
+
+
+def test_reps_judge_leads_in_the_dashboard_over_postgresql(browser, tmp_path, request):
+    """The same loop from the browser, with the service on PostgreSQL."""
+    from tests.service_support import fresh_postgres
+
+    url = fresh_postgres(request.getfixturevalue("postgres_url"))
+    made = make_keys(url)
+    with server(url, tmp_path) as s:
+        h = auth(made["admin"])
+        r = httpx.post(s.url + "/api/v1/models", content=EXAMPLE_MODEL.read_text(),
+                       headers={**h, "content-type": "application/yaml"})  # fmt: skip
+        assert r.status_code == 201
+        _wait_job(s.url, h, httpx.post(s.url + "/api/v1/models/b2b-saas/versions/1/activate",
+                                       headers=h).json()["job"])  # fmt: skip
+        attributes = {"title": "CTO", "industry": "fintech", "employees": 900, "country": "DE"}
+        leads = [{"lead_id": f"P{i}", "attributes": attributes} for i in range(2)]
+        httpx.post(s.url + "/api/v1/leads", json={"leads": leads}, headers=h)
+        events = [{"lead_id": f"P{i}", "event": "demo_request", "timestamp": time.time()}
+                  for i in range(2)]  # fmt: skip
+        httpx.post(s.url + "/api/v1/events", json={"events": events}, headers=h)
+        w = Watched(browser, s.url)
+        page = w.page
+        w.sign_in(made["read"], "/leads/P0")
+        page.click("form.verdict button[value=accepted]")
+        page.wait_for_selector(".notice")
+        page.goto(s.url + "/leads/P1")
+        page.select_option("form.verdict select[name=reason]", "wrong contact")
+        page.click("form.verdict button[value=rejected]")
+        page.wait_for_selector(".notice")
+        got = [httpx.get(f"{s.url}/api/v1/leads/P{i}/feedback", headers=h).json()["data"]
+               for i in range(2)]  # fmt: skip
+        assert [(g[0]["verdict"], g[0]["reason"]) for g in got] == [
+            ("accepted", None), ("rejected", "wrong contact")]  # fmt: skip
+        w.close()

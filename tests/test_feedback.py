@@ -261,6 +261,8 @@ def test_loop_summary_matches_a_hand_count(service):
     assert rules[("demo request", "no budget")] == 2 and rules[("demo request", "spam")] == 1
     assert rules[("demo request", "bad fit")] == 1
     assert got["accepted_lost"] == ["M2"]
+    demo = next(r for r in got["rules_by_rejection"] if r["rule"] == "demo request")
+    assert (demo["judged"], demo["rejected"]) == (10, 4) and demo["lift"] == pytest.approx(1)
     won = sorted(score[f"M{i}"] for i in (0, 1, 7, 9))
     assert got["accepted_won"] == 4
     bar = got["recommended_threshold"]

@@ -4,7 +4,8 @@ first one a rep gave on it after that moment (and before the lead's next MQL mom
 its outcome the lead's latest won or lost after that moment.
 
 - acceptance by score band and by grade;
-- rejection reasons by the rules that fired (the positive reasons of the snapshot);
+- rejection reasons by the rules that fired (the positive reasons of the snapshot), and
+  each rule's rejection rate against the overall one;
 - MQLs accepted but lost;
 - a recommended MQL threshold: the score that keeps `KEEP` of the accepted-and-won MQLs
   (their lower decile), with how many MQLs and rejections it would have cut.
@@ -136,6 +137,9 @@ def summary(items: list[Moment], width: float = BAND) -> dict[str, Any]:
     for row in by_band:
         row["band"] = band_of(row["key"], width)
     by_rule = Counter((rule, m.reason) for m in rejected for rule in m.rules)
+    judged_with = Counter(rule for m in [*accepted, *rejected] for rule in m.rules)
+    rejected_with = Counter(rule for m in rejected for rule in m.rules)
+    rate = _rate(len(rejected), len(accepted))  # the overall rejection rate
     won = sorted(m.score for m in accepted if m.outcome == "won")
     recommended = None
     if won:
@@ -162,6 +166,21 @@ def summary(items: list[Moment], width: float = BAND) -> dict[str, Any]:
             {"rule": rule, "reason": reason, "count": n}
             for (rule, reason), n in sorted(by_rule.items(), key=lambda x: (-x[1], x[0]))
         ],
+        # Rules that fire more often among rejected MQLs than among all: where sales and
+        # the model disagree (lift over 1), worth a look at their points.
+        "rules_by_rejection": sorted(
+            (
+                {
+                    "rule": rule,
+                    "judged": n,
+                    "rejected": rejected_with[rule],
+                    "rejection_rate": rejected_with[rule] / n,
+                    "lift": None if not rate else rejected_with[rule] / n / rate,
+                }
+                for rule, n in judged_with.items()
+            ),
+            key=lambda r: (-r["rejection_rate"], -r["judged"], r["rule"]),
+        ),
         "accepted_lost": sorted({m.lead_id for m in accepted if m.outcome == "lost"}),
         "accepted_won": len(won),
         "recommended_threshold": recommended,
