@@ -150,6 +150,7 @@ def test_review_db_numbers_are_the_rows_numbers(loop):
 
 def test_review_db_backtests_another_version_and_refuses_mistakes(loop):
     tmp, url = loop["tmp"], loop["url"]
+    (tmp / "empty.db").write_bytes(b"")
     done = cli("review", "b2b-saas", "--db", url, "--compare", "2", "-o", "c.html",
                "--json", "c.json", "-q", cwd=tmp)  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -164,11 +165,14 @@ def test_review_db_backtests_another_version_and_refuses_mistakes(loop):
         (["b2b-saas", "leads.csv", "--db", url], "not with --db"),
         (["b2b-saas", "--db", url, "--since", "someday"], "--since"),
         (["b2b-saas", "--db", url, "--since", "2099-01-01"], "no lead has a won or lost outcome"),
+        (["b2b-saas", "--db", "sqlite:///nothere.db"], "no such file"),
+        (["b2b-saas", "--db", "empty.db"], "not a leadscore service database"),
     ]:
         done = cli("review", *args, "-o", "x.html", cwd=tmp)
         assert done.returncode == 2 and says in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr
     assert not (tmp / "x.html").exists()
+    assert not (tmp / "nothere.db").exists()  # a mistyped name makes no empty database
 
 
 def test_the_models_page_reviews_a_version_on_the_services_data(loop):

@@ -635,6 +635,7 @@ def _review_db(
     started = time.perf_counter()
     database = Database(db)
     try:
+        database.check_service()
         with _progress(not quiet) as progress:
             result = review_service(database, request, progress=progress)
     finally:

@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy import Connection, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
@@ -145,6 +145,26 @@ class Database:
             raise UsageError(
                 f"--db {self.name}: cannot reach the database ({_first_line(exc)})"
             ) from None
+
+    def check_service(self) -> None:
+        """A database that a service made and is up to date (for commands that only read
+        it, such as review): a clear error otherwise, and no empty SQLite file made."""
+        parsed = make_url(self.url)
+        if self.dialect == "sqlite" and not Path(parsed.database or "").is_file():
+            raise UsageError(f"--db {self.name}: no such file (the service's database)")
+        try:
+            with self.engine.connect() as conn:
+                tables = set(inspect(conn).get_table_names())
+        except OperationalError as exc:
+            raise UsageError(
+                f"--db {self.name}: cannot reach the database ({_first_line(exc)})"
+            ) from None
+        if "alembic_version" not in tables or "leads" not in tables:
+            raise UsageError(
+                f"--db {self.name}: not a leadscore service database "
+                "(leadscore serve or leadscore import makes one)"
+            )
+        self.migrate()  # an older service's database: upgraded, as serve would
 
     def analyze(self, table: str | None = None) -> None:
         """Fresh statistics after a bulk load, so that the planner knows the tables' sizes
