@@ -63,6 +63,22 @@ async def read_json(request: Request) -> Any:
         raise Invalid("the body is not UTF-8 text", [Problem(None, "(body)", "not text")]) from None
 
 
+async def read_object(request: Request, model: type[M], what: str) -> M:
+    """A body that is one object (a subscription, a verdict): every problem listed, by
+    field (and `index`, the position in a list field, where the problem is in one)."""
+    raw = await read_json(request)
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        found = []
+        for e in exc.errors():
+            names = tuple(x for x in e["loc"] if isinstance(x, str))
+            [shaped] = item_problems([{**e, "loc": names}])
+            index = next((x for x in e["loc"] if isinstance(x, int)), None)
+            found.append(Problem(index, shaped["field"], shaped["reason"]))
+        raise Invalid(f"{len(found)} problem(s) in the {what}", found) from None
+
+
 def refuse(problems: list[Problem]) -> None:
     if problems:
         problems = sorted(problems, key=lambda p: (p.index is not None, p.index or 0))

@@ -5,28 +5,17 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Request, Response
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from leadscore.service import feedback, outcomes
 from leadscore.service.api import schemas as s
 from leadscore.service.api.auth import scope
-from leadscore.service.api.body import body_doc, read_items, read_json, refuse
+from leadscore.service.api.body import body_doc, read_items, read_object, refuse
 from leadscore.service.api.present import answer
-from leadscore.service.api.problems import item_problems
-from leadscore.service.errors import Invalid, NotFound, Problem
+from leadscore.service.errors import NotFound, Problem
 from leadscore.service.times import iso
 
 router = APIRouter(prefix="/api/v1", tags=["feedback"])
-
-
-async def _one(request: Request, model: type[s._In], what: str):
-    raw = await read_json(request)
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        found = [Problem(None, p["field"], p["reason"]) for p in item_problems(exc.errors())]
-        raise Invalid(f"{len(found)} problem(s) in the {what}", found) from None
 
 
 @router.post(
@@ -38,7 +27,7 @@ async def _one(request: Request, model: type[s._In], what: str):
 async def give_feedback(lead_id: str, request: Request) -> Response:
     """A rep's verdict: accepted, or rejected with a reason from the team's list (read
     keys may give it: reps hold them). Kept with the key's name and the time."""
-    given = await _one(request, s.FeedbackIn, "feedback")
+    given = await read_object(request, s.FeedbackIn, "feedback")
     service = request.app.state.service
     author = request.state.key.name
 
@@ -83,7 +72,7 @@ def list_reasons(request: Request) -> s.ReasonsIO:
 )
 async def set_reasons(request: Request) -> s.ReasonsIO:
     """Replace the team's list (verdicts given before keep the reason they named)."""
-    given = await _one(request, s.ReasonsIO, "list of reasons")
+    given = await read_object(request, s.ReasonsIO, "list of reasons")
     items = [feedback.Reason(r.name, r.needs_note) for r in given.reasons]
     service = request.app.state.service
     found = await run_in_threadpool(service.write, lambda conn: feedback.set_reasons(conn, items))

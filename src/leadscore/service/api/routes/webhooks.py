@@ -7,15 +7,13 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from leadscore.service import webhooks
 from leadscore.service.api import schemas as s
 from leadscore.service.api.auth import scope
-from leadscore.service.api.body import body_doc, read_json
+from leadscore.service.api.body import body_doc, read_object
 from leadscore.service.api.present import answer
-from leadscore.service.api.problems import item_problems
 from leadscore.service.errors import Invalid, Problem
 from leadscore.service.times import iso
 
@@ -30,12 +28,7 @@ router = APIRouter(prefix="/api/v1", tags=["webhooks"])
 )
 async def create_webhook(request: Request) -> Response:
     """Subscribe a URL to changes; the answer holds the signing secret, shown only once."""
-    raw = await read_json(request)
-    try:
-        given = s.WebhookIn.model_validate(raw)
-    except ValidationError as exc:
-        found = [_problem(e) for e in exc.errors()]
-        raise Invalid(f"{len(found)} problem(s) in the subscription", found) from None
+    given = await read_object(request, s.WebhookIn, "subscription")
     new = webhooks.NewWebhook(given.url, given.events, given.model, given.min_score_change)
     service = request.app.state.service
 
@@ -107,18 +100,6 @@ def redeliver(webhook_id: str, message_id: str, request: Request) -> Response:
         lambda conn: webhooks.redeliver(conn, webhook_id, message_id)
     )
     return answer(_message(row), 202)
-
-
-def _problem(error: dict[str, Any]) -> Problem:
-    """A field of the one object sent; a list's element is named in the reason."""
-    [shaped] = item_problems(
-        [{**error, "loc": tuple(p for p in error["loc"] if isinstance(p, str))}]
-    )
-    positions = [p for p in error["loc"] if isinstance(p, int)]
-    reason = shaped["reason"]
-    if positions:
-        reason = f"{reason} (element {positions[0]})"
-    return Problem(None, shaped["field"], reason)
 
 
 def _webhook(row: dict[str, Any]) -> dict[str, Any]:
