@@ -1,10 +1,11 @@
-"""How well and how fast `leadscore learn` does, against LightGBM with default settings.
+"""How well and how fast `leadscore learn` does, against LightGBM and InterpretML's EBM.
 
 Real data (../shared/data): each set is split 70/30, stratified, seed 42, with the
 columns that leak the outcome excluded (see the data README). leadscore learns on
 the training split through its command line, scores the test split with
 `leadscore score`, and the test ROC AUC of the integer `score` and of the
-`--predictive` probability are compared with LightGBM's default on the same split.
+`--predictive` probability are compared with LightGBM's default and an Explainable
+Boosting Machine's (the glass-box anchor) on the same split.
 
     python benchmarks/learn_benchmark.py              # both real data sets
     python benchmarks/learn_benchmark.py --time-split # bank: learn on 2008-09, score 2009-10
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import lightgbm as lgb
@@ -78,8 +80,9 @@ def split(name: str, spec: dict, folder: Path) -> tuple[Path, Path, pd.DataFrame
     return paths[0], paths[1], train, test
 
 
-def lightgbm_default(spec: dict, train: pd.DataFrame, test: pd.DataFrame) -> tuple[float, float]:
-    """LGBMClassifier() on the same columns: numbers as numbers, text as categories."""
+def frames(spec: dict, train: pd.DataFrame, test: pd.DataFrame):
+    """The same columns for both reference models: numbers as numbers, text as
+    categories, placeholders missing; and the two outcome vectors."""
     drop = {spec["target"], spec["id"] or "lead_id", *spec["exclude"]}
     columns = [c for c in train.columns if c not in drop]
     missing = PLACEHOLDERS | {m.lower() for m in spec["missing"]}
@@ -97,12 +100,43 @@ def lightgbm_default(spec: dict, train: pd.DataFrame, test: pd.DataFrame) -> tup
                 out[c] = pd.Categorical(text, categories=cats)
         return pd.DataFrame(out)
 
-    y_train = (train[spec["target"]].str.strip().str.lower() == spec["positive"]).astype(int)
-    y_test = (test[spec["target"]].str.strip().str.lower() == spec["positive"]).astype(int)
+    def outcome(df: pd.DataFrame) -> pd.Series:
+        return (df[spec["target"]].str.strip().str.lower() == spec["positive"]).astype(int)
+
+    return prepare(train), prepare(test), outcome(train), outcome(test)
+
+
+def lightgbm_default(spec: dict, train: pd.DataFrame, test: pd.DataFrame) -> tuple[float, float]:
+    """LGBMClassifier() on the same columns: numbers as numbers, text as categories."""
+    x_train, x_test, y_train, y_test = frames(spec, train, test)
     started = time.perf_counter()
-    model = lgb.LGBMClassifier(verbose=-1).fit(prepare(train), y_train)
+    model = lgb.LGBMClassifier(verbose=-1).fit(x_train, y_train)
     elapsed = time.perf_counter() - started
-    return roc_auc_score(y_test, model.predict_proba(prepare(test))[:, 1]), elapsed
+    return roc_auc_score(y_test, model.predict_proba(x_test)[:, 1]), elapsed
+
+
+def ebm_default(spec: dict, train: pd.DataFrame, test: pd.DataFrame) -> tuple[float, float]:
+    """InterpretML's ExplainableBoostingClassifier with its defaults (random_state fixed)
+    on the same columns; a missing category is a category of its own, as EBM expects."""
+    from interpret.glassbox import ExplainableBoostingClassifier
+
+    x_train, x_test, y_train, y_test = frames(spec, train, test)
+
+    def text_as_text(df: pd.DataFrame) -> pd.DataFrame:
+        return df.apply(
+            lambda c: (
+                c.astype(object).where(c.notna(), "(missing)")
+                if isinstance(c.dtype, pd.CategoricalDtype)
+                else c
+            )
+        )
+
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "missing values detected": numbers may be missing
+        model = ExplainableBoostingClassifier(random_state=SEED).fit(text_as_text(x_train), y_train)
+    elapsed = time.perf_counter() - started
+    return roc_auc_score(y_test, model.predict_proba(text_as_text(x_test))[:, 1]), elapsed
 
 
 def run(args: list[str]) -> float:
@@ -143,6 +177,8 @@ def real_data() -> None:
                                  roc_auc_score(y, scores["score"]), learn_time))  # fmt: skip
             auc, elapsed = lightgbm_default(spec, train, test)
             rows.append((name, "LightGBM, default settings", auc, elapsed))
+            auc, elapsed = ebm_default(spec, train, test)
+            rows.append((name, "EBM (InterpretML), default settings", auc, elapsed))
     print("| data set | method | test ROC AUC | learn time |")
     print("|---|---|---:|---:|")
     for name, method, auc, elapsed in rows:
