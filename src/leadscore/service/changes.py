@@ -117,16 +117,24 @@ def snapshot(conn: Connection, rows: Sequence[dict[str, Any]], kind: str, at: fl
         )
 
 
-def note(conn: Connection, lead_id: str, cause: dict[str, Any], at: float) -> list[dict]:
-    """A ledger entry under each model that scores the lead, for something that happened
-    to it without changing its score (a rep's verdict, an outcome); the stored rows."""
-    rows = [dict(r) for r in conn.execute(_OF_LEAD, {"lead": lead_id}).mappings()]
-    changes = [Change(lead_id, r["model"], r["version"], r, r, cause) for r in rows]
-    _ledger(conn, changes, at)
+def note(conn: Connection, entries: Sequence[tuple[str, dict[str, Any]]], at: float) -> list[dict]:
+    """A ledger entry under each model that scores the lead, for each (lead, cause): what
+    happened to it without changing its score (a rep's verdict, an outcome). Returns the
+    stored rows, one per entry and model, read in chunks, written in one statement."""
+    by_lead: dict[str, list[dict]] = {}
+    for part in id_chunks(lead for lead, _ in entries):
+        for r in conn.execute(_OF_LEADS, {"ids": part}).mappings():
+            by_lead.setdefault(r["lead_id"], []).append(dict(r))
+    rows, noted = [], []
+    for lead, cause in entries:
+        for r in by_lead.get(lead, []):
+            rows.append(r)
+            noted.append(Change(lead, r["model"], r["version"], r, r, cause))
+    _ledger(conn, noted, at)
     return rows
 
 
-_OF_LEAD = select(Score.__table__).where(Score.lead_id == bindparam("lead"))
+_OF_LEADS = select(Score.__table__).where(Score.lead_id.in_(bindparam("ids", expanding=True)))
 
 
 def recycle(conn: Connection, model: str, lead_id: str, at: float) -> Change | None:

@@ -113,7 +113,7 @@ def give(
     }
     new_id = conn.execute(insert(Feedback).values(**row).returning(Feedback.id)).scalar_one()
     cause = {"kind": "feedback", "verdict": verdict, "reason": reason, "by": author}
-    changes.note(conn, lead_id, cause, now)
+    changes.note(conn, [(lead_id, cause)], now)
     return {"id": new_id, **row}
 
 

@@ -74,10 +74,10 @@ def record(
                 for x in new
             ],
         )
-    for x in new:
-        cause = {"kind": "outcome", "outcome": x.outcome, "amount": x.amount}
-        rows = changes.note(conn, x.lead_id, cause, now)
-        changes.snapshot(conn, rows, "outcome", now)
+    causes = [
+        (x.lead_id, {"kind": "outcome", "outcome": x.outcome, "amount": x.amount}) for x in new
+    ]
+    changes.snapshot(conn, changes.note(conn, causes, now), "outcome", now)
     return len(new), duplicates
 
 
